@@ -1,0 +1,32 @@
+"""Pluggable recurrent cores: the gating family of Gu et al. (ICML 2020), GORU, and an MLP control.
+
+    >>> from cores import make_core
+    >>> core = make_core("ur_lstm", input_size=64, hidden_size=128)
+    >>> y, state = core(x, core.initial_state(batch_size), is_first)   # x [T, B, 64] -> y [T, B, 128]
+"""
+
+from .base import Core, State, map_state, rebuild_state, select_state
+from .goru import GORUCore, modrelu
+from .gru import GRUCore, GRUState
+from .lstm import LSTMCore, LSTMState
+from .mlp import MLPCore
+from .registry import CORES, available_cores, make_core, register_core
+
+__all__ = [
+    "CORES",
+    "Core",
+    "GORUCore",
+    "GRUCore",
+    "GRUState",
+    "LSTMCore",
+    "LSTMState",
+    "MLPCore",
+    "State",
+    "available_cores",
+    "make_core",
+    "map_state",
+    "modrelu",
+    "rebuild_state",
+    "register_core",
+    "select_state",
+]

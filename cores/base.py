@@ -34,6 +34,11 @@ def rebuild_state(like: State, leaves: list[Tensor]) -> State:
     return tuple(leaves)
 
 
+def map_state(fn, state: State) -> State:
+    """Apply ``fn`` to every leaf, keeping the state's type (e.g. ``.to(device)``, ``.detach()``)."""
+    return rebuild_state(state, [fn(leaf) for leaf in state])
+
+
 def check_sequence_inputs(core: Core, x: Tensor, is_first: Tensor | None) -> Tensor:
     """Validate ``x [T, B, F]`` and ``is_first [T, B]`` with one-line errors; returns ``is_first``."""
     if x.dim() != 3 or x.shape[-1] != core.input_size:

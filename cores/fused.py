@@ -59,6 +59,47 @@ def _shifted_states(first: Tensor, seq: Tensor, reset_mask: Tensor | None) -> Te
     return prev.masked_fill(reset_mask, 0.0) if reset_mask is not None else prev
 
 
+def _refine(f: Tensor, r: Tensor, out: Tensor | None = None) -> Tensor:
+    """``f^2 + 2 r f (1 - f)`` in three kernels (same as ``gates.refine``)."""
+    return torch.mul(f, torch.add(f, torch.addcmul(r, r, f, value=-1.0), alpha=2.0), out=out)
+
+
+def lstm_pointwise(
+    gates, c, L, s_out=None, u_out=None, g_out=None, c_out=None, y_out=None, h_out=None
+):
+    """The elementwise part of one LSTM-family step (sigmoid forget gate, no master gate).
+
+    ``gates [B, G]`` full pre-activation, ``c [B, H]`` -> ``(h [B, H], c [B, H])``. The optional
+    ``*_out`` buffers receive the sigmoid gates ``[B, num_sigmoid * H]``, candidate, effective gate,
+    cell, ``tanh(cell)`` and output, which the fused backward reuses.
+    """
+    nsig = L.num_sigmoid * L.hidden_size
+    s = torch.sigmoid(gates[:, :nsig], out=s_out)
+    u = torch.tanh(gates[:, nsig:], out=u_out)
+    f = s[:, L.slices["f"]]
+    g = _refine(f, s[:, L.slices["r"]], out=g_out) if L.refine else f
+    if L.tied_input:
+        c = torch.addcmul(u, g, c - u, out=c_out)
+    else:
+        c = torch.addcmul(g * c, s[:, L.slices["i"]], u, out=c_out)
+    h = torch.mul(s[:, L.slices["o"]], torch.tanh(c, out=y_out), out=h_out)
+    return h, c
+
+
+def gru_pointwise(xp, hp, h, L, s_out=None, n_out=None, g_out=None, h_out=None):
+    """The elementwise part of one GRU-family step (sigmoid retain gate).
+
+    ``xp [B, G]`` input projection, ``hp [B, G]`` recurrent projection (with ``b_hh``), ``h [B, H]``
+    -> new ``h [B, H]``; the ``*_out`` buffers keep sigmoid gates, candidate and effective gate.
+    """
+    nsig = L.num_sigmoid * L.hidden_size
+    s = torch.add(xp[:, :nsig], hp[:, :nsig], out=s_out).sigmoid_()
+    n = torch.addcmul(xp[:, nsig:], s[:, L.slices["r"]], hp[:, nsig:], out=n_out).tanh_()
+    z = s[:, L.slices["z"]]
+    g = _refine(z, s[:, L.slices["q"]], out=g_out) if L.refine else z
+    return torch.addcmul(n, g, h - n, out=h_out)
+
+
 class LSTMRecurrence(torch.autograd.Function):
     """``(xproj [T,B,G], w_hh [G,H], h0 [B,H], c0 [B,H]) -> (h [T,B,H], c_T [B,H])``."""
 
@@ -70,68 +111,59 @@ class LSTMRecurrence(torch.autograd.Function):
         S = xproj.new_empty(T, B, nsig)
         U = xproj.new_empty(T, B, H)
         C = xproj.new_empty(T, B, H)
+        Y = xproj.new_empty(T, B, H)
         Hs = xproj.new_empty(T, B, H)
         G = xproj.new_empty(T, B, H) if L.refine else None
         w_t = w_hh.t()
-        sf, so = L.slices["f"], L.slices["o"]
         h, c = h0, c0
         for t in range(T):
             if t in reset_steps:
                 h = h.masked_fill(reset_mask[t], 0.0)
                 c = c.masked_fill(reset_mask[t], 0.0)
-            gates = torch.addmm(xproj[t], h, w_t)
-            s = torch.sigmoid(gates[:, :nsig], out=S[t])
-            u = torch.tanh(gates[:, nsig:], out=U[t])
-            f = s[:, sf]
-            if L.refine:
-                r = s[:, L.slices["r"]]
-                g = torch.mul(f, torch.add(f, torch.addcmul(r, r, f, value=-1.0), alpha=2.0),
-                              out=G[t])
-            else:
-                g = f
-            if L.tied_input:
-                c = torch.addcmul(u, g, c - u, out=C[t])
-            else:
-                c = torch.addcmul(g * c, s[:, L.slices["i"]], u, out=C[t])
-            h = torch.mul(s[:, so], torch.tanh(c), out=Hs[t])
+            h, c = lstm_pointwise(
+                torch.addmm(xproj[t], h, w_t), c, L,
+                S[t], U[t], None if G is None else G[t], C[t], Y[t], Hs[t],
+            )
         ctx.layout = L
         ctx.reset_steps = reset_steps
-        ctx.save_for_backward(w_hh, h0, c0, reset_mask, S, U, C, Hs, G)
+        ctx.save_for_backward(w_hh, h0, c0, reset_mask, S, U, C, Y, Hs, G)
         return Hs, C[-1]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h, grad_c_last):
-        w_hh, h0, c0, reset_mask, S, U, C, Hs, G = ctx.saved_tensors
+        w_hh, h0, c0, reset_mask, S, U, C, Y, Hs, G = ctx.saved_tensors
         L, reset_steps = ctx.layout, ctx.reset_steps
         T, B, H = Hs.shape
         if grad_h is None:
             grad_h = torch.zeros_like(Hs)
 
         # Everything that does not depend on the carried dh/dc, for all T at once.
-        Y = torch.tanh(C)
+        sl = L.slices
         C_prev = _shifted_states(c0, C, reset_mask)
-        f = S[..., L.slices["f"]]
-        o = S[..., L.slices["o"]]
-        dS = S - S * S  # sigmoid derivative of every sigmoid block
+        f, o = S[..., sl["f"]], S[..., sl["o"]]
+        dS = torch.addcmul(S, S, S, value=-1.0)  # sigmoid derivative of every sigmoid block
         g = G if L.refine else f
-        K_c = o * (1.0 - Y * Y)  # dc_tot += dh * K_c
-        K_o = Y * dS[..., L.slices["o"]]  # da_o = dh * K_o
+        K_c = torch.addcmul(o, o * Y, Y, value=-1.0)  # dc_tot += dh * o (1 - y^2)
+        K_o = Y * dS[..., sl["o"]]  # da_o = dh * K_o
         # Factors of dc_tot for every other block; the o block stays zero here.
-        K = torch.zeros(T, B, L.size, dtype=S.dtype, device=S.device)
-        dg_factor = C_prev - U if L.tied_input else C_prev
+        K = torch.empty(T, B, L.size, dtype=S.dtype, device=S.device)
+        K[..., sl["o"]] = 0.0
+        dg_factor = C_prev.sub_(U) if L.tied_input else C_prev  # dc_tot -> dg
         if L.refine:
-            r = S[..., L.slices["r"]]
-            K[..., L.slices["f"]] = dg_factor * 2.0 * (f + r - 2.0 * r * f) * dS[..., L.slices["f"]]
-            K[..., L.slices["r"]] = dg_factor * 2.0 * (f - f * f) * dS[..., L.slices["r"]]
+            r = S[..., sl["r"]]
+            dg_factor = dg_factor.mul_(2.0)
+            torch.mul(torch.addcmul(f + r, r, f, value=-2.0).mul_(dg_factor), dS[..., sl["f"]],
+                      out=K[..., sl["f"]])  # dg/df = 2 (f + r - 2 r f)
+            torch.mul(dS[..., sl["f"]] * dg_factor, dS[..., sl["r"]], out=K[..., sl["r"]])
         else:
-            K[..., L.slices["f"]] = dg_factor * dS[..., L.slices["f"]]
+            torch.mul(dg_factor, dS[..., sl["f"]], out=K[..., sl["f"]])
+        one_minus_u2 = torch.addcmul(torch.ones_like(U), U, U, value=-1.0)
         if L.tied_input:
-            K[..., L.slices["u"]] = (1.0 - g) * (1.0 - U * U)
+            torch.mul(torch.sub(1.0, g), one_minus_u2, out=K[..., sl["u"]])
         else:
-            i = S[..., L.slices["i"]]
-            K[..., L.slices["i"]] = U * dS[..., L.slices["i"]]
-            K[..., L.slices["u"]] = i * (1.0 - U * U)
+            torch.mul(U, dS[..., sl["i"]], out=K[..., sl["i"]])
+            torch.mul(S[..., sl["i"]], one_minus_u2, out=K[..., sl["u"]])
         K = K.view(T, B, len(L.names), H)
 
         dgates = torch.empty(T, B, L.size, dtype=S.dtype, device=S.device)
@@ -168,22 +200,12 @@ class GRURecurrence(torch.autograd.Function):
         Hs = xproj.new_empty(T, B, H)
         G = xproj.new_empty(T, B, H) if L.refine else None
         w_t = w_hh.t()
-        sr, sz = L.slices["r"], L.slices["z"]
         h = h0
         for t in range(T):
             if t in reset_steps:
                 h = h.masked_fill(reset_mask[t], 0.0)
             hp = torch.addmm(b_hh, h, w_t, out=HP[t])
-            s = torch.add(xproj[t, :, :nsig], hp[:, :nsig], out=S[t]).sigmoid_()
-            n = torch.addcmul(xproj[t, :, nsig:], s[:, sr], hp[:, nsig:], out=N[t]).tanh_()
-            z = s[:, sz]
-            if L.refine:
-                q = s[:, L.slices["q"]]
-                g = torch.mul(z, torch.add(z, torch.addcmul(q, q, z, value=-1.0), alpha=2.0),
-                              out=G[t])
-            else:
-                g = z
-            h = torch.addcmul(n, g, h - n, out=Hs[t])
+            h = gru_pointwise(xproj[t], hp, h, L, S[t], N[t], None if G is None else G[t], Hs[t])
         ctx.layout = L
         ctx.reset_steps = reset_steps
         ctx.save_for_backward(w_hh, h0, reset_mask, S, HP, N, Hs, G)

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from . import gates as G
 from .base import check_sizes
 from .cache import InferenceCache
-from .fused import GRULayout, GRURecurrence
+from .fused import GRULayout, GRURecurrence, gru_pointwise
 from .stacked import RecurrentLayer, StackedCore
 
 
@@ -126,6 +126,10 @@ class GRULayer(RecurrentLayer):
 
     def cell(self, xp: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         (h,) = state
+        if self.use_fused:
+            hp = torch.addmm(self.bias_hh, h, self.weight_hh.t())
+            h = gru_pointwise(xp, hp, h, self.layout)
+            return h, (h,)
         a = self._activate(xp, h)
         h = torch.addcmul(a["n"], a["g"], h - a["n"])
         return h, (h,)

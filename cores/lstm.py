@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from . import gates as G
 from .base import check_sizes
 from .cache import InferenceCache
-from .fused import LSTMLayout, LSTMRecurrence
+from .fused import LSTMLayout, LSTMRecurrence, lstm_pointwise
 from .stacked import RecurrentLayer, StackedCore
 
 
@@ -145,6 +145,9 @@ class LSTMLayer(RecurrentLayer):
 
     def cell(self, xp: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         h, c = state
+        if self.use_fused:
+            h, c = lstm_pointwise(self._preactivation(xp, h), c, self.layout)
+            return h, (h, c)
         a = self._activate(self._preactivation(xp, h))
         g, i, u = a["g"], a["i"], a["u"]
         c = torch.addcmul(u, g, c - u) if i is None else g * c + i * u
