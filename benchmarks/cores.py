@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cores import available_cores, make_core  # noqa: E402
+from cores.memory import retain_freed_memory  # noqa: E402
 
 
 def _time(fn, iters: int) -> float:
@@ -49,7 +50,10 @@ def main() -> None:
     parser.add_argument("--F", type=int, default=128)
     parser.add_argument("--H", type=int, default=256)
     parser.add_argument("--step-batch", type=int, default=16)
+    parser.add_argument("--no-retain-memory", action="store_true",
+                        help="leave glibc's default of unmapping freed large blocks")
     args = parser.parse_args()
+    retained = False if args.no_retain_memory else retain_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     T, B, F, H = args.T, args.B, args.F, args.H
@@ -72,7 +76,8 @@ def main() -> None:
             reference(xs.unsqueeze(0), (step_zeros, step_zeros))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"unroll T={T} B={B} F={F} H={H}; step B={args.step_batch}")
+          f"unroll T={T} B={B} F={F} H={H}; step B={args.step_batch}; "
+          f"freed memory retained: {retained}")
     print(f"{'core':<10} {'fwd+bwd / nn.LSTM':>18} {'step / nn.LSTM':>15} {'first call s':>13}")
     ref_ms = ref_step_us = 0.0
     for name in names:
