@@ -1,0 +1,27 @@
+"""Memory tasks behind one entry point.
+
+    >>> from envs import make_vector_env
+    >>> env = make_vector_env("MiniGrid-MemoryS7-v0", num_envs=16, seed=0)
+    >>> obs, is_first = env.reset(seed=0)        # obs: {"image": [16, 7, 7, 3], "direction": [16]}
+    >>> step = env.step(actions)                 # step.obs, .reward, .terminated, .truncated, .is_first
+    >>> env.observation_description              # plain dict that agents build their torso from
+"""
+
+from .observations import describe_observation
+from .registry import MissingExtraError, available_envs, make_env
+from .vector import Transition, VectorEnv, envpool_supports, make_vector_env
+from .visual_match import VisualMatchEnv, register_visual_match
+
+register_visual_match()
+
+__all__ = [
+    "MissingExtraError",
+    "Transition",
+    "VectorEnv",
+    "VisualMatchEnv",
+    "available_envs",
+    "describe_observation",
+    "envpool_supports",
+    "make_env",
+    "make_vector_env",
+]

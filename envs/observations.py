@@ -1,0 +1,160 @@
+"""Observation handling: every env the agents see returns a flat ``dict`` of numpy arrays, and a plain
+description of it (``describe_observation``) from which ``agents/`` builds its torso without
+importing this package.
+
+The description maps each key to a dict of plain values:
+
+* ``{"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 3)}``: MiniGrid's symbolic
+  grid (object, colour, state index per cell), uint8; ``num_values`` bounds each channel.
+* ``{"kind": "discrete", "n": N}``: an integer in ``[0, N)``, int64.
+* ``{"kind": "multi_discrete", "nvec": (n1, n2, ...)}``: integers, int64.
+* ``{"kind": "tokens", "shape": (L,), "vocab_size": V}``: a word-id sequence (0 = padding), int64.
+* ``{"kind": "box", "shape": (...)}``: a float32 vector or array.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+MISSION_LENGTH = 16
+MISSION_VOCAB = 512
+MINIGRID_IMAGE_VALUES = (11, 6, 3)  # len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)
+
+
+def describe_space(space: spaces.Space) -> dict:
+    """The description of one (non-dict) observation space."""
+    if isinstance(space, spaces.Discrete):
+        return {"kind": "discrete", "n": int(space.n)}
+    if isinstance(space, spaces.MultiDiscrete):
+        return {"kind": "multi_discrete", "nvec": tuple(int(n) for n in space.nvec.ravel())}
+    if isinstance(space, spaces.MultiBinary):
+        return {"kind": "box", "shape": tuple(np.atleast_1d(space.n).tolist())}
+    if isinstance(space, spaces.Box):
+        return {"kind": "box", "shape": tuple(space.shape)}
+    raise ValueError(
+        f"unsupported observation space {space}; supported: Box, Discrete, MultiDiscrete, "
+        "MultiBinary, and Dict/Tuple of those"
+    )
+
+
+def describe_observation(space: spaces.Space) -> dict[str, dict]:
+    """Description (see module docstring) of the dict observations ``DictObservation`` produces."""
+    if not isinstance(space, spaces.Dict):
+        raise ValueError(f"expected the Dict space of a wrapped env, got {space}")
+    out = {}
+    for key, sub in space.spaces.items():
+        if key == "image" and getattr(sub, "minigrid_symbolic", False):
+            out[key] = {"kind": "minigrid_image", "shape": tuple(sub.shape),
+                        "num_values": MINIGRID_IMAGE_VALUES}
+        elif key == "mission":
+            out[key] = {"kind": "tokens", "shape": tuple(sub.shape), "vocab_size": MISSION_VOCAB}
+        else:
+            out[key] = describe_space(sub)
+    return out
+
+
+def mission_tokens(text: str) -> np.ndarray:
+    """Word ids of a mission string, ``[MISSION_LENGTH]`` int64; a stable hash per word, 0 = pad."""
+    ids = np.zeros(MISSION_LENGTH, dtype=np.int64)
+    words = text.lower().replace(",", " ").split()[:MISSION_LENGTH]
+    for i, word in enumerate(words):
+        ids[i] = 1 + zlib.crc32(word.encode()) % (MISSION_VOCAB - 1)
+    return ids
+
+
+def minigrid_image_space() -> spaces.Box:
+    space = spaces.Box(0, 255, (7, 7, 3), np.uint8)
+    space.minigrid_symbolic = True  # marks the symbolic encoding for describe_observation
+    return space
+
+
+def _flatten_spaces(space: spaces.Space, prefix: str = "") -> dict[str, spaces.Space]:
+    if isinstance(space, spaces.Dict):
+        items = space.spaces.items()
+    elif isinstance(space, spaces.Tuple):
+        items = ((str(i), s) for i, s in enumerate(space.spaces))
+    else:
+        return {prefix or "obs": space}
+    out = {}
+    for key, sub in items:
+        out.update(_flatten_spaces(sub, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _flatten_values(value, space: spaces.Space, prefix: str = "") -> dict:
+    if isinstance(space, spaces.Dict):
+        items = ((k, value[k], s) for k, s in space.spaces.items())
+    elif isinstance(space, spaces.Tuple):
+        items = ((str(i), value[i], s) for i, s in enumerate(space.spaces))
+    else:
+        return {prefix or "obs": value}
+    out = {}
+    for key, sub_value, sub in items:
+        out.update(_flatten_values(sub_value, sub, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _is_float_box(space: spaces.Space) -> bool:
+    return isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating)
+
+
+class DictObservation(gym.ObservationWrapper):
+    """Any supported observation space -> a flat ``Dict`` of arrays (non-dict spaces under ``"obs"``,
+    nested keys joined by dots); float values as float32, discrete values as int64, integer Boxes
+    (images, word ids) unchanged."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._source = env.observation_space
+        flat = _flatten_spaces(self._source)
+        converted = {}
+        for key, sub in flat.items():
+            describe_space(sub)  # raises a clear error for unsupported spaces
+            if isinstance(sub, spaces.MultiBinary) or _is_float_box(sub):
+                converted[key] = spaces.Box(-np.inf, np.inf, sub.shape, np.float32)
+            else:
+                converted[key] = sub
+        self.observation_space = spaces.Dict(converted)
+
+    def observation(self, observation):
+        flat = _flatten_values(observation, self._source)
+        out = {}
+        for key, sub in self.observation_space.spaces.items():
+            value = flat[key]
+            if _is_float_box(sub):
+                out[key] = np.asarray(value, dtype=np.float32)
+            elif isinstance(sub, (spaces.Discrete, spaces.MultiDiscrete)):
+                out[key] = np.asarray(value, dtype=np.int64)
+            else:
+                out[key] = value
+        return out
+
+
+class MiniGridObservation(gym.ObservationWrapper):
+    """MiniGrid's observation -> ``{"image": uint8 [7, 7, 3], "direction": int64}`` plus
+    ``"mission"`` word ids when ``mission`` is ``"tokens"``, or ``"auto"`` and the task's mission
+    varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped)."""
+
+    def __init__(self, env: gym.Env, mission: str = "auto"):
+        super().__init__(env)
+        if mission not in ("auto", "tokens", "drop"):
+            raise ValueError(f"unknown mission {mission!r}; expected one of auto, tokens, drop")
+        if mission == "auto":
+            mission_space = env.observation_space.spaces.get("mission")
+            varies = getattr(mission_space, "ordered_placeholders", None) is not None
+            mission = "tokens" if varies else "drop"
+        self.keep_mission = mission == "tokens"
+        obs_spaces = {"image": minigrid_image_space(), "direction": spaces.Discrete(4)}
+        if self.keep_mission:
+            obs_spaces["mission"] = spaces.Box(0, MISSION_VOCAB - 1, (MISSION_LENGTH,), np.int64)
+        self.observation_space = spaces.Dict(obs_spaces)
+
+    def observation(self, observation):
+        out = {"image": observation["image"], "direction": np.int64(observation["direction"])}
+        if self.keep_mission:
+            out["mission"] = mission_tokens(observation["mission"])
+        return out

@@ -1,0 +1,204 @@
+"""Batched environments with one semantics for every backend.
+
+``make_vector_env`` returns a ``VectorEnv``; each ``step(actions [B])`` returns a ``Transition`` with,
+per env: the next observation, the reward, ``terminated``, ``truncated``, and ``is_first`` (this
+observation starts an episode).
+
+Autoreset is *next-step*, as in gymnasium 1.x and EnvPool: when an episode ends at step t (its last
+observation is returned, with ``terminated`` or ``truncated`` set), the call at step t+1 ignores its
+action and returns the first observation of the next episode with ``is_first`` set, reward 0 and both
+end flags clear. The learner therefore sees the final observation of a truncated episode (to bootstrap
+from) and must mask the transition into an ``is_first`` observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from .observations import MISSION_LENGTH, describe_observation, mission_tokens
+from .registry import is_minigrid, make_env, resolve
+
+BACKENDS = ("auto", "gymnasium", "envpool")
+VECTORIZATIONS = ("sync", "async")
+
+
+@dataclass
+class Transition:
+    """One batched step; every array has the env batch ``B`` first."""
+
+    obs: dict[str, np.ndarray]
+    reward: np.ndarray  # [B] float32
+    terminated: np.ndarray  # [B] bool
+    truncated: np.ndarray  # [B] bool
+    is_first: np.ndarray  # [B] bool
+
+
+class VectorEnv:
+    """``num_envs`` envs stepped as a batch (module docstring). Also tracks finished episodes:
+    ``pop_episodes()`` returns ``[(return, length), ...]`` since the last call."""
+
+    def __init__(self, impl, backend: str, single_observation_space, action_space, converter=None):
+        self._impl = impl
+        self.backend = backend
+        self.num_envs = impl.num_envs
+        self.single_observation_space = single_observation_space
+        self.single_action_space = action_space
+        self.observation_description = describe_observation(single_observation_space)
+        self._convert = converter or (lambda obs, info: obs)
+        self._ended = np.zeros(self.num_envs, dtype=bool)
+        self._returns = np.zeros(self.num_envs, dtype=np.float64)
+        self._lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self._finished: list[tuple[float, int]] = []
+
+    def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """-> ``(obs, is_first [B])``; env ``i`` is seeded with ``seed + i``."""
+        obs, info = self._impl.reset(seed=seed)
+        self._ended[:] = False
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return self._convert(obs, info), np.ones(self.num_envs, dtype=bool)
+
+    def step(self, actions) -> Transition:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise ValueError(f"actions must have shape [{self.num_envs}], got {list(actions.shape)}")
+        obs, reward, terminated, truncated, info = self._impl.step(actions)
+        is_first = self._is_first(info)
+        reward = np.asarray(reward, dtype=np.float32)
+        terminated = np.asarray(terminated, dtype=bool)
+        truncated = np.asarray(truncated, dtype=bool)
+        self._track(reward, terminated | truncated, is_first)
+        return Transition(self._convert(obs, info), reward, terminated, truncated, is_first)
+
+    def _is_first(self, info) -> np.ndarray:
+        return self._ended.copy()  # next-step autoreset: the call after an end returns a first obs
+
+    def _track(self, reward, done, is_first) -> None:
+        self._returns[is_first] = 0.0
+        self._lengths[is_first] = 0
+        live = ~is_first
+        self._returns[live] += reward[live]
+        self._lengths[live] += 1
+        for i in np.flatnonzero(done):
+            self._finished.append((float(self._returns[i]), int(self._lengths[i])))
+        self._ended = done
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        finished, self._finished = self._finished, []
+        return finished
+
+    def close(self) -> None:
+        self._impl.close()
+
+
+class _EnvPoolVectorEnv(VectorEnv):
+    """EnvPool marks the first observation of an episode with ``info["elapsed_step"] == 0``; its
+    seeds are fixed when it is created (``make_vector_env``'s ``seed``), so ``reset`` takes none."""
+
+    def reset(self, seed: int | None = None):
+        if seed is not None and seed != self._seed:
+            raise ValueError(
+                f"EnvPool seeds are fixed at creation (seed={self._seed}); make a new env for "
+                f"seed={seed}"
+            )
+        obs, info = self._impl.reset()
+        self._ended[:] = False
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
+        return self._convert(obs, info), np.ones(self.num_envs, dtype=bool)
+
+    def _is_first(self, info) -> np.ndarray:
+        return np.asarray(info["elapsed_step"]) == 0
+
+
+def envpool_installed() -> bool:
+    try:
+        import envpool  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def envpool_supports(env_id: str) -> bool:
+    """True if EnvPool is installed and implements ``env_id``."""
+    if not envpool_installed() or not is_minigrid(env_id):
+        return False
+    import envpool
+
+    return env_id in envpool.list_all_envs()
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    seed: int = 0,
+    *,
+    backend: str = "auto",
+    vectorization: str = "sync",
+    mission: str = "auto",
+    num_threads: int = 0,
+    **kwargs,
+) -> VectorEnv:
+    """``num_envs`` copies of ``env_id`` as one ``VectorEnv``, reset with ``seed``.
+
+    ``backend``: ``envpool`` (C++ MiniGrid, needs the ``envpool`` extra), ``gymnasium`` (any id), or
+    ``auto`` (EnvPool where it implements the id and no env kwargs are given, else gymnasium).
+    ``vectorization`` (gymnasium backend): ``sync`` (one process) or ``async`` (a process per env).
+    ``num_threads`` (EnvPool): worker threads, 0 = one per core.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(
+            f"unknown vectorization {vectorization!r}; expected one of {', '.join(VECTORIZATIONS)}"
+        )
+    if not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    name = resolve(env_id)
+    if backend == "envpool" and not envpool_supports(name):
+        why = "is not installed (pip install 'gated-rl[envpool]')" if not envpool_installed() else (
+            f"does not implement {env_id!r}"
+        )
+        raise ValueError(f"backend 'envpool' {why}")
+    if backend == "envpool" or (backend == "auto" and not kwargs and envpool_supports(name)):
+        return _make_envpool(name, num_envs, seed, mission, num_threads)
+    return _make_gymnasium(env_id, num_envs, seed, vectorization, mission, kwargs)
+
+
+def _make_gymnasium(env_id, num_envs, seed, vectorization, mission, kwargs) -> VectorEnv:
+    def factory():
+        return make_env(env_id, mission=mission, **kwargs)
+
+    vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    impl = vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.NEXT_STEP)
+    env = VectorEnv(impl, "gymnasium", impl.single_observation_space, impl.single_action_space)
+    env.reset(seed=seed)
+    return env
+
+
+def _make_envpool(env_id, num_envs, seed, mission, num_threads) -> VectorEnv:
+    import envpool
+
+    reference = make_env(env_id, mission=mission)  # the observation layout both backends share
+    keep_mission = "mission" in reference.observation_space.spaces
+    impl = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed,
+                        num_threads=num_threads,
+                        max_episode_steps=reference.unwrapped.max_steps)
+
+    def convert(obs, info):
+        out = {"image": obs["image"], "direction": obs["direction"].astype(np.int64)}
+        if keep_mission:
+            texts = (bytes(row).rstrip(b"\0").decode() for row in obs["mission"])
+            out["mission"] = np.stack([mission_tokens(t) for t in texts]).reshape(-1, MISSION_LENGTH)
+        return out
+
+    env = _EnvPoolVectorEnv(impl, "envpool", reference.observation_space,
+                            reference.action_space, converter=convert)
+    env._seed = seed
+    reference.close()
+    env.reset()
+    return env

@@ -1,0 +1,75 @@
+"""Batched stepping semantics: is_first, termination vs truncation, episode tracking, backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs import make_vector_env
+from tests.scripted_envs import LENGTHS
+
+SCRIPTED = "tests.scripted_envs:ScriptedEpisodes-v0"
+
+
+def expected_stream(steps: int, episode: int):
+    """What one scripted env must produce per step under next-step autoreset."""
+    rows, t, ended = [], 0, False
+    for _ in range(steps):
+        if ended:
+            episode, t, ended = episode + 1, 0, False
+            rows.append((episode, 0, 0.0, False, False, True))
+            continue
+        t += 1
+        end = t >= LENGTHS[episode % 3]
+        rows.append((episode, t, float(t), end and episode % 2 == 0, end and episode % 2 == 1, False))
+        ended = end
+    return rows
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_scripted_episode_boundaries(vectorization):
+    env = make_vector_env(SCRIPTED, num_envs=2, seed=0, vectorization=vectorization)
+    obs, is_first = env.reset(seed=0)
+    assert is_first.all() and np.array_equal(obs["obs"][:, 1], [0, 0])
+    first_episode = int(obs["obs"][0, 0])
+    got = []
+    for _ in range(20):
+        step = env.step(np.zeros(2, dtype=np.int64))
+        got.append([(int(step.obs["obs"][i, 0]), int(step.obs["obs"][i, 1]), float(step.reward[i]),
+                     bool(step.terminated[i]), bool(step.truncated[i]), bool(step.is_first[i]))
+                    for i in range(2)])
+    env.close()
+    want = expected_stream(20, first_episode)
+    assert [row[0] for row in got] == want
+    assert [row[1] for row in got] == want
+
+
+def test_episode_statistics_skip_the_reset_step():
+    env = make_vector_env(SCRIPTED, num_envs=1, seed=0)  # first episode has index 0
+    for _ in range(12):  # episodes of length 3, 5 and 2, with a reset step between them
+        env.step(np.zeros(1, dtype=np.int64))
+    assert env.pop_episodes() == [(6.0, 3), (15.0, 5), (3.0, 2)]
+    assert env.pop_episodes() == []
+
+
+def test_bad_arguments_are_clear():
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        make_vector_env(SCRIPTED, 2, backend="gpu")
+    with pytest.raises(ValueError, match="num_envs must be a positive integer, got 0"):
+        make_vector_env(SCRIPTED, 0)
+    env = make_vector_env(SCRIPTED, 2)
+    with pytest.raises(ValueError, match=r"actions must have shape \[2\]"):
+        env.step(np.zeros(3, dtype=np.int64))
+
+
+def test_minigrid_batch_layout():
+    env = make_vector_env("MiniGrid-MemoryS7-v0", num_envs=3, seed=1, backend="gymnasium")
+    obs, _ = env.reset(seed=1)
+    assert obs["image"].shape == (3, 7, 7, 3) and obs["image"].dtype == np.uint8
+    assert obs["direction"].shape == (3,) and obs["direction"].dtype == np.int64
+    assert env.observation_description == {
+        "image": {"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 3)},
+        "direction": {"kind": "discrete", "n": 4},
+    }
+    step = env.step(np.array([2, 2, 2]))
+    assert step.reward.dtype == np.float32 and step.is_first.dtype == bool
