@@ -1,0 +1,27 @@
+"""Training configuration: dataclasses, YAML presets (``configs/*.yaml``), validation."""
+
+from .config import (
+    AgentConfig,
+    ConfigError,
+    CoreConfig,
+    EnvConfig,
+    RunConfig,
+    TrainConfig,
+    field_docs,
+    field_owners,
+    load_config,
+    presets,
+)
+
+__all__ = [
+    "AgentConfig",
+    "ConfigError",
+    "CoreConfig",
+    "EnvConfig",
+    "RunConfig",
+    "TrainConfig",
+    "field_docs",
+    "field_owners",
+    "load_config",
+    "presets",
+]

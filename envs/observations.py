@@ -4,7 +4,7 @@ importing this package.
 
 The description maps each key to a dict of plain values:
 
-* ``{"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 3)}``: MiniGrid's symbolic
+* ``{"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 4)}``: MiniGrid's symbolic
   grid (object, colour, state index per cell), uint8; ``num_values`` bounds each channel.
 * ``{"kind": "discrete", "n": N}``: an integer in ``[0, N)``, int64.
 * ``{"kind": "multi_discrete", "nvec": (n1, n2, ...)}``: integers, int64.
@@ -22,7 +22,9 @@ from gymnasium import spaces
 
 MISSION_LENGTH = 16
 MISSION_VOCAB = 512
-MINIGRID_IMAGE_VALUES = (11, 6, 3)  # len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)
+# len(OBJECT_TO_IDX), len(COLOR_TO_IDX), 4: states are 0-2, but a fully observed agent cell holds
+# its direction (0-3) there.
+MINIGRID_IMAGE_VALUES = (11, 6, 4)
 
 
 def describe_space(space: spaces.Space) -> dict:

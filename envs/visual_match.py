@@ -171,7 +171,7 @@ class VisualMatchEnv(gym.Env):
     def _observation(self) -> dict:
         x, y = self._pos
         image = self._grid[x - PAD : x + PAD + 1, y - PAD : y + PAD + 1].copy()
-        image[PAD, PAD] = (AGENT, COLOR_TO_IDX["red"], self._direction)
+        image[PAD, PAD] = (AGENT, COLOR_TO_IDX["red"], 0)  # heading is in "direction"
         return {"image": image, "direction": self._direction}
 
     def render(self):

@@ -68,7 +68,7 @@ def test_minigrid_batch_layout():
     assert obs["image"].shape == (3, 7, 7, 3) and obs["image"].dtype == np.uint8
     assert obs["direction"].shape == (3,) and obs["direction"].dtype == np.int64
     assert env.observation_description == {
-        "image": {"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 3)},
+        "image": {"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 4)},
         "direction": {"kind": "discrete", "n": 4},
     }
     step = env.step(np.array([2, 2, 2]))

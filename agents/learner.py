@@ -1,0 +1,75 @@
+"""One learner update, shared by every runtime: re-run the network over unrolls, compute the loss
+(IMPALA or A2C), clip gradients, step the optimiser and the learning-rate schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .losses import LossTerms, Transitions, a2c_loss, impala_loss
+from .rollout import Unroll
+
+
+@dataclass
+class LearnerSettings:
+    algorithm: str = "impala"  # impala | a2c
+    discount: float = 0.99
+    baseline_cost: float = 0.5
+    entropy_cost: float = 0.01
+    gae_lambda: float = 0.95
+    clip_rho: float = 1.0
+    clip_pg_rho: float = 1.0
+    clip_c: float = 1.0
+    max_grad_norm: float = 40.0
+
+
+def transitions_of(unroll: Unroll, discount: float) -> Transitions:
+    """The ``T`` transitions of an unroll (see ``agents.rollout`` for the layout)."""
+    return Transitions(
+        actions=unroll.action[:-1],
+        rewards=unroll.reward[1:],
+        discounts=discount * (~unroll.terminated[1:]).float(),
+        mask=~unroll.is_first[1:],  # the action at x_t was ignored if x_{t+1} is a reset
+        behaviour_logits=unroll.behaviour_logits[:-1],
+    )
+
+
+class Learner:
+    """Holds the model, optimiser and schedule; ``update(unroll)`` returns scalar statistics."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+                 settings: LearnerSettings):
+        self.model, self.optimizer, self.scheduler, self.settings = model, optimizer, scheduler, settings
+        self.updates = 0
+
+    def loss(self, unroll: Unroll) -> tuple[LossTerms, dict]:
+        s = self.settings
+        out, _ = self.model.unroll(unroll.obs, unroll.last_action, unroll.reward, unroll.is_first,
+                                   unroll.initial_state)
+        batch = transitions_of(unroll, s.discount)
+        logits, values, bootstrap = out.logits[:-1], out.values[:-1], out.values[-1]
+        if s.algorithm == "impala":
+            terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
+                                s.clip_rho, s.clip_pg_rho, s.clip_c)
+        else:
+            terms = a2c_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
+                             s.gae_lambda)
+        return terms, {"values_mean": values.detach().mean().item()}
+
+    def update(self, unroll: Unroll) -> dict[str, float]:
+        terms, extra = self.loss(unroll)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.updates += 1
+        return {
+            "losses/total": terms.total.item(), "losses/policy": terms.policy.item(),
+            "losses/baseline": terms.baseline.item(), "losses/entropy": terms.entropy.item(),
+            "losses/grad_norm": grad_norm.item(), "losses/values_mean": extra["values_mean"],
+            "losses/learning_rate": self.optimizer.param_groups[0]["lr"],
+        }

@@ -1,0 +1,94 @@
+"""Actor-critic losses as pure functions of time-major tensors.
+
+Every loss averages over the valid transitions (``mask [T, B]``), so the learning rate does not depend
+on the batch size. ``impala_loss`` uses V-trace targets (off-policy correction for the actors' policy
+lag); ``a2c_loss`` uses on-policy GAE(lambda) targets. Both return the same ``LossTerms``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .vtrace import gae, vtrace
+
+
+class LossTerms(NamedTuple):
+    total: Tensor  # scalar, what the optimiser minimises
+    policy: Tensor  # scalar policy-gradient loss
+    baseline: Tensor  # scalar 0.5 * squared error of the value
+    entropy: Tensor  # scalar negative mean entropy (minimising it raises entropy)
+
+
+class Transitions(NamedTuple):
+    """What a learner needs per transition ``t`` (``x_t -> x_{t+1}``), all ``[T, B]``."""
+
+    actions: Tensor  # a_t, int64
+    rewards: Tensor  # r_t, received on arriving at x_{t+1}
+    discounts: Tensor  # gamma * (1 - terminated at x_{t+1})
+    mask: Tensor  # bool: False where a_t was ignored (x_{t+1} starts an episode)
+    behaviour_logits: Tensor  # [T, B, A] logits of the acting policy
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def action_log_probs(logits: Tensor, actions: Tensor) -> Tensor:
+    """``log pi(a|x)``: ``logits [T, B, A]``, ``actions [T, B]`` -> ``[T, B]``."""
+    return torch.log_softmax(logits, dim=-1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy(logits: Tensor) -> Tensor:
+    """Entropy of the categorical policy: ``[T, B, A] -> [T, B]``."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def _combine(logits, values, targets, actions, mask, baseline_cost, entropy_cost) -> LossTerms:
+    policy = -masked_mean(action_log_probs(logits, actions) * targets.pg_advantages, mask)
+    baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
+    negentropy = -masked_mean(entropy(logits), mask)
+    total = policy + baseline_cost * baseline + entropy_cost * negentropy
+    return LossTerms(total, policy, baseline, negentropy)
+
+
+def impala_loss(
+    logits: Tensor,
+    values: Tensor,
+    bootstrap_value: Tensor,
+    batch: Transitions,
+    baseline_cost: float = 0.5,
+    entropy_cost: float = 0.01,
+    clip_rho_threshold: float = 1.0,
+    clip_pg_rho_threshold: float = 1.0,
+    clip_c_threshold: float = 1.0,
+) -> LossTerms:
+    """IMPALA loss: ``logits [T, B, A]`` and ``values [T, B]`` of the learner's policy at ``x_t``,
+    ``bootstrap_value [B]`` at ``x_T``."""
+    log_rhos = action_log_probs(logits.detach(), batch.actions) - action_log_probs(
+        batch.behaviour_logits, batch.actions
+    )
+    targets = vtrace(log_rhos, batch.discounts, batch.rewards, values.detach(),
+                     bootstrap_value.detach(), batch.mask, clip_rho_threshold,
+                     clip_pg_rho_threshold, clip_c_threshold)
+    return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)
+
+
+def a2c_loss(
+    logits: Tensor,
+    values: Tensor,
+    bootstrap_value: Tensor,
+    batch: Transitions,
+    baseline_cost: float = 0.5,
+    entropy_cost: float = 0.01,
+    gae_lambda: float = 0.95,
+) -> LossTerms:
+    """A2C loss with GAE(lambda) targets; shapes as ``impala_loss`` (behaviour logits unused)."""
+    targets = gae(batch.discounts, batch.rewards, values.detach(), bootstrap_value.detach(),
+                  gae_lambda, batch.mask)
+    return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)

@@ -1,0 +1,147 @@
+"""Unroll buffers and the actor that fills them.
+
+Layout of one unroll of ``T`` transitions (``T + 1`` steps, index ``t`` of every ``[T + 1, B]`` field):
+
+- ``obs[t]``: the observation x_t; ``reward[t]``, ``terminated[t]``, ``truncated[t]`` came with it;
+  ``is_first[t]``: x_t starts an episode.
+- ``last_action[t]``: the action taken before x_t in the same episode (0 where ``is_first``); the
+  previous reward the network sees is ``reward[t]`` (0 where ``is_first``).
+- ``action[t]``, ``behaviour_logits[t]``: what the actor did at x_t (unused at ``t = T``).
+- ``initial_state``: the core state *before* consuming x_0, so the learner's re-run of the core from
+  it sees exactly what the actor saw.
+
+Step ``T`` of one unroll is step 0 of the next (it supplies the bootstrap value), so the actor keeps
+the state from before x_T as the next unroll's ``initial_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cores.base import State, map_state
+
+
+@dataclass
+class Unroll:
+    """Tensors of one or more unrolls; every field ``[T + 1, B, ...]`` except ``initial_state``."""
+
+    obs: dict[str, Tensor]
+    reward: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    is_first: Tensor
+    last_action: Tensor
+    action: Tensor
+    behaviour_logits: Tensor
+    initial_state: State
+    policy_version: int = 0
+
+    @classmethod
+    def allocate(cls, T: int, example_obs: dict[str, np.ndarray], num_actions: int,
+                 initial_state: State) -> Unroll:
+        B = next(iter(example_obs.values())).shape[0]
+        obs = {k: torch.zeros((T + 1, *v.shape), dtype=torch.from_numpy(np.asarray(v)).dtype)
+               for k, v in example_obs.items()}
+        return cls(
+            obs=obs,
+            reward=torch.zeros(T + 1, B),
+            terminated=torch.zeros(T + 1, B, dtype=torch.bool),
+            truncated=torch.zeros(T + 1, B, dtype=torch.bool),
+            is_first=torch.zeros(T + 1, B, dtype=torch.bool),
+            last_action=torch.zeros(T + 1, B, dtype=torch.long),
+            action=torch.zeros(T + 1, B, dtype=torch.long),
+            behaviour_logits=torch.zeros(T + 1, B, num_actions),
+            initial_state=map_state(torch.zeros_like, initial_state),
+        )
+
+    def share_memory_(self) -> Unroll:
+        for tensor in self._tensors():
+            tensor.share_memory_()
+        return self
+
+    def _tensors(self) -> list[Tensor]:
+        return [*self.obs.values(), self.reward, self.terminated, self.truncated, self.is_first,
+                self.last_action, self.action, self.behaviour_logits, *self.initial_state]
+
+    @staticmethod
+    def concat(unrolls: list[Unroll]) -> Unroll:
+        """Join unrolls along the batch axis (state leaves along their batch axis 0)."""
+        if len(unrolls) == 1:
+            return unrolls[0]
+        first = unrolls[0]
+        return Unroll(
+            obs={k: torch.cat([u.obs[k] for u in unrolls], dim=1) for k in first.obs},
+            **{name: torch.cat([getattr(u, name) for u in unrolls], dim=1)
+               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
+                            "action", "behaviour_logits")},
+            initial_state=type(first.initial_state)(
+                *(torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls)))
+            ) if first.initial_state else (),
+            policy_version=min(u.policy_version for u in unrolls),
+        )
+
+
+def _to_tensor(value: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.asarray(value))
+
+
+class Actor:
+    """Steps a vector env with a policy, carrying the core state across unrolls.
+
+    ``env`` follows ``envs.VectorEnv`` (``reset``, ``step`` -> obs/reward/terminated/truncated/
+    is_first, ``num_envs``); it is passed in, never imported, so this module does not depend on envs.
+    """
+
+    def __init__(self, env, model, seed: int, generator: torch.Generator | None = None):
+        self.env, self.model = env, model
+        self.num_envs = env.num_envs
+        obs, is_first = env.reset(seed=seed)
+        B = self.num_envs
+        self.obs = obs
+        self.reward = np.zeros(B, np.float32)
+        self.terminated = np.zeros(B, bool)
+        self.truncated = np.zeros(B, bool)
+        self.is_first = np.asarray(is_first, bool)
+        self.last_action = np.zeros(B, np.int64)
+        self.state = model.initial_state(B)  # the state before consuming self.obs
+        self.generator = generator
+
+    def _write(self, unroll: Unroll, t: int) -> None:
+        for key, value in self.obs.items():
+            unroll.obs[key][t] = _to_tensor(value)
+        unroll.reward[t] = _to_tensor(self.reward)
+        unroll.terminated[t] = _to_tensor(self.terminated)
+        unroll.truncated[t] = _to_tensor(self.truncated)
+        unroll.is_first[t] = _to_tensor(self.is_first)
+        unroll.last_action[t] = _to_tensor(self.last_action)
+
+    @torch.no_grad()
+    def collect(self, unroll: Unroll) -> None:
+        """Fill ``unroll`` (``T + 1`` steps) in place, continuing from where the last one ended."""
+        T = unroll.action.shape[0] - 1
+        for leaf, value in zip(unroll.initial_state, self.state, strict=True):
+            leaf.copy_(value)
+        for t in range(T + 1):
+            self._write(unroll, t)
+            if t == T:
+                break  # x_T is x_0 of the next unroll; its action is chosen there
+            obs = {k: _to_tensor(v) for k, v in self.obs.items()}
+            is_first = _to_tensor(self.is_first)
+            out, self.state = self.model.step(obs, _to_tensor(self.last_action),
+                                              _to_tensor(self.reward), is_first, self.state)
+            action = torch.multinomial(torch.softmax(out.logits, -1), 1, generator=self.generator)
+            action = action.squeeze(-1)
+            unroll.action[t] = action
+            unroll.behaviour_logits[t] = out.logits
+            actions = action.numpy()
+            step = self.env.step(actions)
+            self.obs = step.obs
+            self.is_first = np.asarray(step.is_first, bool)
+            self.reward = np.where(self.is_first, 0.0, step.reward).astype(np.float32)
+            self.terminated = np.asarray(step.terminated, bool)
+            self.truncated = np.asarray(step.truncated, bool)
+            self.last_action = np.where(self.is_first, 0, actions).astype(np.int64)

@@ -1,0 +1,82 @@
+"""Run logging: TensorBoard scalars, histograms and text; ``metrics.jsonl``; a progress line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+
+
+class RunLogger:
+    """Everything is keyed by the frame count (environment steps, all envs together)."""
+
+    def __init__(self, logdir: str | Path, total_frames: int, progress: bool = True):
+        self.logdir = Path(logdir)
+        self.writer = SummaryWriter(str(self.logdir))
+        self.metrics = (self.logdir / "metrics.jsonl").open("a")
+        self.total_frames = total_frames
+        self.progress = progress and sys.stderr.isatty()
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_lengths: deque[int] = deque(maxlen=100)
+        self._last_frames, self._last_time = None, time.perf_counter()
+
+    def config(self, config: dict) -> None:
+        rows = ["| key | value |", "|---|---|"]
+        for section, values in config.items():
+            rows += [f"| {section}.{k} | {v} |" for k, v in values.items()]
+        self.writer.add_text("config", "\n".join(rows), 0)
+
+    def episodes(self, episodes: list[tuple[float, int]], frames: int) -> None:
+        for ret, length in episodes:
+            self.recent_returns.append(ret)
+            self.recent_lengths.append(length)
+            self.writer.add_scalar("charts/episode_return", ret, frames)
+            self.writer.add_scalar("charts/episode_length", length, frames)
+
+    def mean_return(self) -> float | None:
+        return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else None
+
+    def scalars(self, values: dict[str, float], frames: int) -> None:
+        now = time.perf_counter()
+        if self._last_frames is not None and now > self._last_time:
+            values["perf/sps"] = (frames - self._last_frames) / (now - self._last_time)
+        self._last_frames, self._last_time = frames, now
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, frames)
+        record = {"frames": frames, "time": time.time(), **values}
+        if self.recent_returns:
+            record["charts/mean_return_100"] = self.mean_return()
+        self.metrics.write(json.dumps(record) + "\n")
+        self.metrics.flush()
+        self.show(frames, values.get("perf/sps"))
+
+    def gates(self, gates: dict[str, Tensor], frames: int) -> None:
+        """Gate statistics: mean, fraction above 0.99 (saturation), and a histogram per gate."""
+        for name, value in gates.items():
+            value = value.detach().float()
+            self.writer.add_scalar(f"gates/{name}_mean", float(value.mean()), frames)
+            self.writer.add_scalar(f"gates/{name}_above_0.99", float((value > 0.99).float().mean()),
+                                   frames)
+            self.writer.add_histogram(f"gates/{name}", value.flatten(), frames)
+
+    def show(self, frames: int, sps: float | None) -> None:
+        if not self.progress:
+            return
+        done = min(frames / self.total_frames, 1.0)
+        bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
+        ret = self.mean_return()
+        line = (f"\r[{bar}] {frames:,}/{self.total_frames:,} frames"
+                f"  {sps or 0:,.0f} frames/s  return {'-' if ret is None else f'{ret:.3f}'}")
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.progress:
+            sys.stderr.write("\n")
+        self.writer.close()
+        self.metrics.close()

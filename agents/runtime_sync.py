@@ -1,0 +1,43 @@
+"""The ``sync`` runtime: one process, one vector env, acting and learning in turn (A2C's default).
+
+The actor uses the learner's model itself, so there is no policy lag.
+"""
+
+from __future__ import annotations
+
+from .rollout import Actor, Unroll
+
+
+class SyncRuntime:
+    """``next_batch()`` collects ``batch_size`` unrolls of ``unroll_length`` from one vector env."""
+
+    name = "sync"
+
+    def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int):
+        self.env = env_factory(seed)
+        self.model = model
+        self.actor = Actor(self.env, model, seed)
+        example = self.actor.obs
+        self.buffers = [
+            Unroll.allocate(unroll_length, example, model.num_actions,
+                            model.initial_state(self.env.num_envs))
+            for _ in range(batch_size)
+        ]
+        self.frames_per_batch = unroll_length * self.env.num_envs * batch_size
+
+    def next_batch(self) -> Unroll:
+        for buffer in self.buffers:
+            self.actor.collect(buffer)
+        return Unroll.concat(self.buffers)
+
+    def publish(self, version: int) -> None:
+        """Nothing to send: the actor acts with the learner's model."""
+
+    def policy_lag(self) -> float:
+        return 0.0
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        return self.env.pop_episodes()
+
+    def close(self) -> None:
+        self.env.close()

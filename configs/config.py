@@ -1,0 +1,228 @@
+"""The training configuration: validated dataclasses, YAML presets, command-line overrides.
+
+A preset in ``configs/*.yaml`` fills ``TrainConfig``; flags override single fields by name (every
+field name is unique across the sections, so ``--learning-rate 1e-3`` needs no section prefix).
+Validation happens in ``__post_init__`` and raises ``ConfigError`` with one line naming the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESET_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(ValueError):
+    """A bad configuration value, key or file; the message is one line."""
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _choice(name: str, value: Any, allowed: tuple) -> None:
+    _check(value in allowed, f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
+@dataclass
+class EnvConfig:
+    env: str = "MiniGrid-MemoryS7-v0"
+    """Environment id (see envs.available_envs(); any gymnasium id or module:EnvName-vN)."""
+    num_envs: int = 16
+    """Environments stepped as one batch per actor."""
+    env_backend: str = "auto"
+    """auto | gymnasium | envpool."""
+    env_options: dict = field(default_factory=dict)
+    """Keyword arguments for the env constructor (e.g. delay for the visual match tasks)."""
+
+    def __post_init__(self):
+        _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
+        _check(isinstance(self.num_envs, int) and self.num_envs >= 1,
+               f"num_envs must be a positive integer, got {self.num_envs!r}")
+        _choice("env_backend", self.env_backend, ("auto", "gymnasium", "envpool"))
+        _check(isinstance(self.env_options, dict), f"env_options must be a mapping, got {self.env_options!r}")
+
+
+@dataclass
+class CoreConfig:
+    core: str = "ur_lstm"
+    """Core name (cores.available_cores()) or package.module:ClassName."""
+    hidden_size: int = 128
+    """Core output size."""
+    core_options: dict = field(default_factory=dict)
+    """Options of the core (e.g. num_layers, gate_init, t_max)."""
+    torso_size: int = 128
+    """Features the torso hands to the core (plus one-hot last action and last reward)."""
+
+    def __post_init__(self):
+        _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
+        for name in ("hidden_size", "torso_size"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        _check(isinstance(self.core_options, dict), f"core_options must be a mapping, got {self.core_options!r}")
+
+
+@dataclass
+class AgentConfig:
+    agent: str = "impala"
+    """impala (V-trace) | a2c (on-policy GAE)."""
+    unroll_length: int = 40
+    """Transitions per unroll (T); each unroll stores T + 1 steps."""
+    batch_size: int = 1
+    """Unrolls per learner update (of num_envs sequences each)."""
+    discount: float = 0.99
+    """Per-step discount gamma."""
+    baseline_cost: float = 0.5
+    """Weight of the value loss."""
+    entropy_cost: float = 0.01
+    """Weight of the entropy bonus."""
+    gae_lambda: float = 0.95
+    """a2c: lambda of GAE."""
+    clip_rho: float = 1.0
+    """impala: V-trace rho-bar (value targets)."""
+    clip_pg_rho: float = 1.0
+    """impala: V-trace rho-bar of the policy gradient."""
+    clip_c: float = 1.0
+    """impala: V-trace c-bar (trace cutting)."""
+    optimizer: str = "adam"
+    """adam | rmsprop."""
+    learning_rate: float = 5e-4
+    """Initial learning rate."""
+    lr_schedule: str = "linear"
+    """linear (decays to zero at total_frames) | constant."""
+    max_grad_norm: float = 40.0
+    """Gradient-norm clipping."""
+
+    def __post_init__(self):
+        _choice("agent", self.agent, ("impala", "a2c"))
+        _choice("optimizer", self.optimizer, ("adam", "rmsprop"))
+        _choice("lr_schedule", self.lr_schedule, ("linear", "constant"))
+        for name in ("unroll_length", "batch_size"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")
+        _check(0.0 <= self.gae_lambda <= 1.0, f"gae_lambda must be in [0, 1], got {self.gae_lambda!r}")
+        for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
+        for name in ("baseline_cost", "entropy_cost"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0, got {value!r}")
+
+
+@dataclass
+class RunConfig:
+    seed: int = 0
+    """Seeds torch, numpy and the envs."""
+    total_frames: int = 2_000_000
+    """Environment steps to train for (all envs together)."""
+    logdir: str = "runs/default"
+    """Run directory: config.yaml, TensorBoard events, checkpoints/, metrics.jsonl."""
+    runtime: str = "sync"
+    """sync (one process)."""
+    checkpoint_every_s: float = 120.0
+    """Seconds between checkpoints (plus one at the end and on SIGINT/SIGTERM)."""
+    log_every_s: float = 5.0
+    """Seconds between scalar logs."""
+    threads: int = 2
+    """torch intra-op threads."""
+
+    def __post_init__(self):
+        _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
+        _check(isinstance(self.total_frames, int) and self.total_frames > 0,
+               f"total_frames must be a positive integer, got {self.total_frames!r}")
+        _choice("runtime", self.runtime, ("sync",))
+        _check(self.checkpoint_every_s > 0 and self.log_every_s > 0,
+               "checkpoint_every_s and log_every_s must be positive")
+        _check(isinstance(self.threads, int) and self.threads >= 1,
+               f"threads must be a positive integer, got {self.threads!r}")
+
+
+SECTIONS = {"env": EnvConfig, "core": CoreConfig, "agent": AgentConfig, "run": RunConfig}
+
+
+@dataclass
+class TrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    core: CoreConfig = field(default_factory=CoreConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Build from ``{section: {field: value}}``; unknown sections or keys are ``ConfigError``s."""
+        _check(isinstance(data, dict), f"a config must be a mapping of sections, got {type(data).__name__}")
+        sections = {}
+        for name, values in data.items():
+            _check(name in SECTIONS, f"unknown config section {name!r}; expected {', '.join(SECTIONS)}")
+            values = values or {}
+            _check(isinstance(values, dict), f"config section {name!r} must be a mapping")
+            known = {f.name for f in dataclasses.fields(SECTIONS[name])}
+            for key in values:
+                if key not in known:
+                    raise ConfigError(f"unknown config key {name}.{key}{_hint(key, known)}")
+            sections[name] = SECTIONS[name](**values)
+        return cls(**sections)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
+        """A copy with fields replaced by name (``{"learning_rate": 1e-3}``), validated."""
+        data = self.to_dict()
+        owners = field_owners()
+        for key, value in overrides.items():
+            if key not in owners:
+                raise ConfigError(f"unknown config key {key!r}{_hint(key, owners)}")
+            data[owners[key]][key] = value
+        return TrainConfig.from_dict(data)
+
+
+def field_owners() -> dict[str, str]:
+    """Field name -> section name, for every field of every section."""
+    return {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+
+
+def field_docs() -> dict[str, str]:
+    """Field name -> its docstring (the string literal after the field), for --help."""
+    import ast
+    import inspect
+
+    docs = {}
+    for cls in SECTIONS.values():
+        body = ast.parse(inspect.getsource(cls)).body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if (isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = nxt.value.value
+    return docs
+
+
+def _hint(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=2)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """A preset name (``default``) or a YAML file path -> validated ``TrainConfig``."""
+    path = Path(path)
+    if not path.suffix and not path.exists():
+        path = PRESET_DIR / f"{path}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(error).splitlines()[0]}") from None
+    return TrainConfig.from_dict(data or {})
+
+
+def presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

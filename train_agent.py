@@ -1,0 +1,390 @@
+#!/usr/bin/env python
+"""Train, resume and evaluate gated-rl agents.
+
+    python train_agent.py --env MiniGrid-MemoryS7-v0 --core ur_lstm --agent impala \\
+        --total-frames 2000000 --num-envs 16 --seed 0 --logdir runs/s7 [--config default] \\
+        [--core-option key=value ...] [--env-option key=value ...] [--learning-rate 5e-4 ...]
+    python train_agent.py --logdir runs/s7                   # the same command again resumes
+    python train_agent.py --eval --logdir runs/s7 [--episodes 20] [--video]
+
+Every config field is a flag (``--help`` lists them with their meaning). A run directory holds
+``config.yaml``, TensorBoard events, ``checkpoints/latest.pt`` (and milestones) and ``metrics.jsonl``.
+Bad input ends with one line on stderr and exit status 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint
+from agents.learner import Learner, LearnerSettings
+from agents.networks import ActorCritic
+from agents.run_logger import RunLogger
+from agents.runtime_sync import SyncRuntime
+from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
+from cores import make_core
+from cores.memory import retain_freed_memory
+from envs import make_env, make_vector_env
+
+PROG = "train_agent.py"
+# Fields a resumed run may change; everything else must match the run's config.yaml.
+RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir"}
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _number(kind):
+    def parse(text: str):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if kind is int:
+            if not value.is_integer():
+                raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+            return int(value)
+        return value
+
+    return parse
+
+
+def _key_values(pairs: list[str] | None, flag: str) -> dict:
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} expects key=value, got {pair!r}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", help=f"preset ({', '.join(presets())}) or a YAML file")
+    parser.add_argument("--eval", action="store_true", help="evaluate the run in --logdir")
+    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
+    parser.add_argument("--video", action="store_true", help="evaluation: write GIFs to DIR/videos/")
+    parser.add_argument("--greedy", action="store_true", help="evaluation: argmax actions")
+    parser.add_argument("--core-option", action="append", metavar="KEY=VALUE",
+                        help="core option (repeatable), e.g. num_layers=2")
+    parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                        help="env constructor argument (repeatable), e.g. delay=100")
+    docs = field_docs()
+    defaults = TrainConfig()
+    for name, section in field_owners().items():
+        default = getattr(getattr(defaults, section), name)
+        if isinstance(default, dict):
+            continue
+        kind = type(default)
+        parse = _number(kind) if kind in (int, float) else str
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse,
+                            default=argparse.SUPPRESS, help=docs.get(name, ""))
+    return parser
+
+
+def parse_args(argv: list[str]):
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flag = unknown[0].split("=")[0]
+        known = [a for action in parser._actions for a in action.option_strings]
+        close = difflib.get_close_matches(flag, known, n=2)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else "; see --help"
+        raise UsageError(f"unrecognized argument {flag!r}{hint}")
+    overrides = {k: v for k, v in vars(args).items() if k in field_owners()}
+    return args, overrides
+
+
+def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
+    """The run's config and whether it resumes a run found in --logdir."""
+    logdir = Path(overrides.get("logdir", TrainConfig().run.logdir))
+    core_options = _key_values(args.core_option, "--core-option")
+    env_options = _key_values(args.env_option, "--env-option")
+    if (logdir / "checkpoints" / "latest.pt").exists():
+        saved = load_config(logdir / "config.yaml")
+        changed = {k for k, v in overrides.items()
+                   if getattr(getattr(saved, field_owners()[k]), k) != v} - RESUMABLE_CHANGES
+        if changed or core_options or env_options or args.config:
+            what = ", ".join(sorted(changed)) or "presets/options"
+            raise ConfigError(
+                f"{logdir} holds a run; resuming it can change only "
+                f"{', '.join(sorted(RESUMABLE_CHANGES))}, not {what} (use another --logdir)"
+            )
+        return saved.with_overrides(overrides), True
+    config = load_config(args.config) if args.config else TrainConfig()
+    config = config.with_overrides(overrides)
+    if core_options:
+        config = config.with_overrides({"core_options": {**config.core.core_options, **core_options}})
+    if env_options:
+        config = config.with_overrides({"env_options": {**config.env.env_options, **env_options}})
+    return config, False
+
+
+def build_model(config: TrainConfig, env) -> ActorCritic:
+    space = env.single_action_space
+    if not hasattr(space, "n"):
+        raise ConfigError(f"env {config.env.env!r} has action space {space}; agents need Discrete")
+    num_actions = int(space.n)
+    core = make_core(config.core.core, ActorCritic.core_input_size(config.core.torso_size, num_actions),
+                     config.core.hidden_size, **config.core.core_options)
+    return ActorCritic(env.observation_description, num_actions, core, config.core.torso_size)
+
+
+def env_factory(config: TrainConfig):
+    def make(seed: int):
+        return make_vector_env(config.env.env, config.env.num_envs, seed,
+                               backend=config.env.env_backend, **config.env.env_options)
+
+    return make
+
+
+def make_optimizer(config: TrainConfig, model):
+    a = config.agent
+    if a.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=a.learning_rate)
+    return torch.optim.RMSprop(model.parameters(), lr=a.learning_rate, alpha=0.99, eps=0.01)
+
+
+class Progress:
+    """Frame counter shared with the learning-rate schedule."""
+
+    def __init__(self, total: int):
+        self.frames, self.total = 0, total
+
+    def lr_factor(self, _step: int) -> float:
+        return max(0.0, 1.0 - self.frames / self.total)
+
+
+def core_gates(model: ActorCritic, batch) -> dict:
+    """Gate activations of the core at the first step of a batch, from its stored state."""
+    with torch.no_grad():
+        obs0 = {k: v[0] for k, v in batch.obs.items()}
+        x = model._core_inputs(obs0, batch.last_action[0], batch.reward[0])
+        return model.core.gate_activations(x, batch.initial_state)
+
+
+def train(config: TrainConfig, resume: bool) -> int:
+    run = config.run
+    logdir = Path(run.logdir)
+    torch.set_num_threads(run.threads)
+    torch.manual_seed(run.seed)
+    np.random.seed(run.seed)
+    random.seed(run.seed)
+    try:  # validate env and core (one-line errors) before anything is written
+        probe = make_vector_env(config.env.env, 1, run.seed, backend=config.env.env_backend,
+                                **config.env.env_options)
+        model = build_model(config, probe)
+        probe.close()
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    optimizer = make_optimizer(config, model)
+    progress = Progress(run.total_frames)
+    scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
+                 if config.agent.lr_schedule == "linear" else None)
+    checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt") if resume else None
+
+    logdir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    retain_freed_memory()
+    a = config.agent
+    settings = LearnerSettings(
+        algorithm=a.agent, discount=a.discount, baseline_cost=a.baseline_cost,
+        entropy_cost=a.entropy_cost, gae_lambda=a.gae_lambda, clip_rho=a.clip_rho,
+        clip_pg_rho=a.clip_pg_rho, clip_c=a.clip_c, max_grad_norm=a.max_grad_norm,
+    )
+    learner = Learner(model, optimizer, scheduler, settings)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None and checkpoint.get("scheduler"):
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        progress.frames = int(checkpoint["frames"])
+        learner.updates = int(checkpoint["updates"])
+        restore_rng(checkpoint["rng"])
+        for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
+            group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
+    env_seed = run.seed + 1000 * learner.updates  # fresh episodes after a resume
+    runtime = SyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size, env_seed)
+    logger = RunLogger(logdir, run.total_frames)
+    logger.config(config.to_dict())
+
+    stop = {"signal": None}
+
+    def request_stop(signum, _frame):
+        stop["signal"] = signum
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def save(milestone: bool = False) -> None:
+        payload = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else {},
+            "frames": progress.frames, "updates": learner.updates, "rng": rng_state(),
+        }
+        save_checkpoint(logdir / "checkpoints" / "latest.pt", payload)
+        if milestone:
+            save_checkpoint(logdir / "checkpoints" / f"frames_{progress.frames:012d}.pt", payload)
+
+    last_log = last_save = time.monotonic()
+    next_milestone = (progress.frames // (run.total_frames // 4 or 1) + 1) * (run.total_frames // 4 or 1)
+    stats: dict = {}
+    try:
+        while progress.frames < run.total_frames and stop["signal"] is None:
+            batch = runtime.next_batch()
+            stats = learner.update(batch)
+            progress.frames += runtime.frames_per_batch
+            runtime.publish(learner.updates)
+            logger.episodes(runtime.pop_episodes(), progress.frames)
+            now = time.monotonic()
+            if now - last_log >= run.log_every_s:
+                stats["perf/policy_lag"] = runtime.policy_lag()
+                logger.scalars(stats, progress.frames)
+                logger.gates(core_gates(model, batch), progress.frames)
+                last_log = now
+            if progress.frames >= next_milestone:
+                save(milestone=True)
+                next_milestone += run.total_frames // 4 or 1
+                last_save = now
+            elif now - last_save >= run.checkpoint_every_s:
+                save()
+                last_save = now
+        if stats:
+            stats["perf/policy_lag"] = runtime.policy_lag()
+            logger.scalars(stats, progress.frames)
+        save()
+    finally:
+        runtime.close()
+        logger.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    mean = logger.mean_return()
+    status = f"stopped by signal {stop['signal']}" if stop["signal"] else "done"
+    print(f"{status}: {progress.frames:,} frames, mean return of the last "
+          f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}")
+    print(f"curves: tensorboard --logdir {logdir}    resume: python {PROG} --logdir {logdir}")
+    return 130 if stop["signal"] == signal.SIGINT else 0
+
+
+def evaluate(args, overrides: dict) -> int:
+    logdir = Path(overrides.get("logdir", TrainConfig().run.logdir))
+    if not (logdir / "config.yaml").exists():
+        raise ConfigError(f"no run in {str(logdir)!r}: config.yaml is missing")
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
+    config = load_config(logdir / "config.yaml")
+    checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt")
+    torch.set_num_threads(config.run.threads)
+    try:
+        env = make_vector_env(config.env.env, min(args.episodes, 8), config.run.seed + 10_000,
+                              backend=config.env.env_backend, **config.env.env_options)
+        model = build_model(config, env)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    returns = play(model, env, args.episodes, args.greedy)
+    env.close()
+    result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
+    (logdir / "eval.json").write_text(json.dumps(result, indent=2))
+    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f} "
+          f"(written to {logdir / 'eval.json'})")
+    if args.video:
+        for path in record_videos(model, config, logdir / "videos", min(args.episodes, 3), args.greedy):
+            print(f"video: {path}")
+    return 0
+
+
+@torch.no_grad()
+def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[float]:
+    """Run until ``episodes`` episodes finished, carrying the core state of every env."""
+    obs, is_first = env.reset(seed=None) if env.backend == "envpool" else env.reset(seed=12345)
+    B = env.num_envs
+    state = model.initial_state(B)
+    last_action = torch.zeros(B, dtype=torch.long)
+    reward = torch.zeros(B)
+    is_first = torch.as_tensor(is_first)
+    returns: list[float] = []
+    while len(returns) < episodes:
+        obs_t = {k: torch.as_tensor(v) for k, v in obs.items()}
+        out, state = model.step(obs_t, last_action, reward, is_first, state)
+        action = out.logits.argmax(-1) if greedy else torch.multinomial(
+            torch.softmax(out.logits, -1), 1).squeeze(-1)
+        step = env.step(action.numpy())
+        obs, is_first = step.obs, torch.as_tensor(step.is_first)
+        reward = torch.where(is_first, 0.0, torch.as_tensor(step.reward))
+        last_action = torch.where(is_first, 0, action)
+        returns += [r for r, _ in env.pop_episodes()]
+    return returns[:episodes]
+
+
+@torch.no_grad()
+def record_videos(model, config, folder: Path, count: int, greedy: bool) -> list[Path]:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ConfigError("--video needs Pillow: pip install 'gated-rl[video]'") from None
+    env = make_env(config.env.env, render_mode="rgb_array", **config.env.env_options)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for episode in range(count):
+        obs, _ = env.reset(seed=config.run.seed + 20_000 + episode)
+        state = model.initial_state(1)
+        last_action, reward, is_first = torch.zeros(1, dtype=torch.long), torch.zeros(1), torch.ones(1, dtype=torch.bool)
+        frames, done = [env.render()], False
+        if frames[0] is None:
+            raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")
+        while not done:
+            obs_t = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
+            out, state = model.step(obs_t, last_action, reward, is_first, state)
+            action = out.logits.argmax(-1) if greedy else torch.multinomial(torch.softmax(out.logits, -1), 1)[:, 0]
+            obs, r, terminated, truncated, _ = env.step(int(action))
+            done = terminated or truncated
+            last_action, reward, is_first = action, torch.tensor([float(r)]), torch.zeros(1, dtype=torch.bool)
+            frames.append(env.render())
+        images = [Image.fromarray(f) for f in frames]
+        path = folder / f"episode_{episode}.gif"
+        images[0].save(path, save_all=True, append_images=images[1:], duration=120, loop=0)
+        paths.append(path)
+    env.close()
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.eval:
+            return evaluate(args, overrides)
+        config, resume = resolve_config(args, overrides)
+        return train(config, resume)
+    except (UsageError, ConfigError, CheckpointError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
