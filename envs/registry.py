@@ -16,7 +16,8 @@ MINIGRID_MEMORY_IDS = (
     "MiniGrid-MemoryS13-v0", "MiniGrid-MemoryS13Random-v0", "MiniGrid-MemoryS17Random-v0",
 )
 OWN_IDS = tuple(
-    f"{name}-{variant}-v0" for name in ("PassiveVisualMatch", "ActiveVisualMatch") for variant in DELAYS
+    f"{name}-{variant}-v0" for name in ("PassiveVisualMatch", "ActiveVisualMatch")
+    for variant in ("Easy", *DELAYS)
 ) + ("PassiveVisualMatch-v0", "ActiveVisualMatch-v0")
 
 

@@ -13,7 +13,9 @@ An episode has three phases, each in its own small room:
    out of time ends it with 0. Every end is a termination (the task is over, nothing to bootstrap).
 
 The cue colour is uniform over four colours and the pad order is shuffled, so a policy without memory
-picks the right pad with probability ``1 / num_pads``.
+picks the right pad with probability ``1 / num_pads``. With ``fixed_pads`` (the ``Easy`` variant) the
+pads always show the first ``num_pads`` colours in the same order and the cue is one of them: still
+chance without memory, but the recall is a fixed place per colour instead of a colour comparison.
 
 Observations are MiniGrid-compatible: ``{"image": uint8 [7, 7, 3], "direction": int}``, the image a
 7x7 window centred on the agent in MiniGrid's (object, colour, state) encoding (cells outside the room
@@ -67,6 +69,7 @@ class VisualMatchEnv(gym.Env):
         apple_reward: float = 0.05,
         final_reward: float = 1.0,
         num_apples: int = 4,
+        fixed_pads: bool = False,
         render_mode: str | None = None,
     ):
         if not 1 <= int(delay) <= 100_000:
@@ -79,6 +82,7 @@ class VisualMatchEnv(gym.Env):
         self.cue_steps = int(cue_steps if cue_steps is not None else (12 if active else 5))
         self.recall_steps, self.num_apples = int(recall_steps), int(num_apples)
         self.apple_reward, self.final_reward = float(apple_reward), float(final_reward)
+        self.fixed_pads = bool(fixed_pads)
         self.render_mode = render_mode
         self.observation_space = spaces.Dict(
             {"image": minigrid_image_space(), "direction": spaces.Discrete(4)}
@@ -98,7 +102,8 @@ class VisualMatchEnv(gym.Env):
     # -- episode structure -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self._cue = int(self.np_random.integers(len(CUE_COLOURS)))
+        colours = self.num_pads if self.fixed_pads else len(CUE_COLOURS)
+        self._cue = int(self.np_random.integers(colours))
         self._direction = 0
         self._enter(CUE)
         return self._observation(), {}
@@ -122,10 +127,13 @@ class VisualMatchEnv(gym.Env):
                 self._grow_apple()
         else:
             self._grid = self._recall_room.copy()
-            others = [c for c in range(len(CUE_COLOURS)) if c != self._cue]
-            chosen = list(self.np_random.choice(others, self.num_pads - 1, replace=False))
-            colours = [self._cue, *chosen]
-            self.np_random.shuffle(colours)
+            if self.fixed_pads:
+                colours = list(range(self.num_pads))
+            else:
+                others = [c for c in range(len(CUE_COLOURS)) if c != self._cue]
+                chosen = list(self.np_random.choice(others, self.num_pads - 1, replace=False))
+                colours = [self._cue, *chosen]
+                self.np_random.shuffle(colours)
             for k, colour in enumerate(colours):
                 self._grid[PAD + 1 + 2 * k, PAD + 1] = (BALL, COLOR_TO_IDX[CUE_COLOURS[colour]], 0)
             self._pos[:] = (PAD + self.num_pads, PAD + 3)
@@ -189,12 +197,20 @@ class VisualMatchEnv(gym.Env):
         return np.ascontiguousarray(image)
 
 
+#: The short recall task of the learning tests: fixed pads, a 5-step delay, no apples.
+EASY = {"delay": 5, "fixed_pads": True, "apple_reward": 0.0}
+
+
 def register_visual_match() -> None:
-    """Register ``{Passive,Active}VisualMatch-v0`` and the ``-Short/-Medium/-Long-v0`` variants."""
+    """Register ``{Passive,Active}VisualMatch-v0``, the ``-Short/-Medium/-Long-v0`` variants and
+    ``-Easy-v0`` (``EASY``)."""
     for name, active in (("PassiveVisualMatch", False), ("ActiveVisualMatch", True)):
         entry = "envs.visual_match:VisualMatchEnv"
         if f"{name}-v0" not in gym.registry:
             gym.register(f"{name}-v0", entry_point=entry, kwargs={"active": active})
+        easy = f"{name}-Easy-v0"
+        if easy not in gym.registry:
+            gym.register(easy, entry_point=entry, kwargs={"active": active, **EASY})
         for variant, delay in DELAYS.items():
             env_id = f"{name}-{variant}-v0"
             if env_id not in gym.registry:

@@ -68,7 +68,7 @@ def play(env, policy, seed):
 
 
 def test_every_variant_is_registered_and_passes_check_env():
-    assert len(IDS) == 8
+    assert len(IDS) == 10
     for env_id in IDS:
         check_env(gym.make(env_id).unwrapped, skip_render_check=True)
 

@@ -1,0 +1,118 @@
+"""train_agent.py end to end, by subprocess: train, resume, evaluate, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--env", "PassiveVisualMatch-Easy-v0", "--core", "ur_lstm", "--num-envs", "4",
+        "--unroll-length", "10", "--hidden-size", "16", "--torso-size", "16", "--threads", "1"]
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, str(ROOT / "train_agent.py"), *args], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_train_resume_and_evaluate(tmp_path):
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "800", "--logdir", str(logdir))
+    for name in ("config.yaml", "metrics.jsonl", "checkpoints/latest.pt"):
+        assert (logdir / name).exists(), name
+    assert list(logdir.glob("events.out.tfevents.*"))
+    first = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert first["frames"] >= 800
+
+    run("--logdir", str(logdir), "--total-frames", "1600")  # same run dir: resume and extend
+    second = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert second["frames"] >= 1600 and second["updates"] > first["updates"]
+    frames = [json.loads(line)["frames"] for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    assert frames == sorted(frames)  # the curve continues where it stopped
+
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "3")
+    report = json.loads((logdir / "eval.json").read_text())
+    assert report["episodes"] == 3 and len(report["returns"]) == 3
+    assert "mean return over 3 episodes" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--core", "ur_lstn"], "unknown core 'ur_lstn'"),
+        (["--env", "MiniGrid-MemoryS8-v0"], "unknown env 'MiniGrid-MemoryS8-v0'"),
+        (["--total-frames", "0"], "total_frames must be a positive integer, got 0"),
+        (["--total-frames", "-5"], "total_frames must be a positive integer, got -5"),
+        (["--learnin-rate", "1"], "unrecognized argument '--learnin-rate' (did you mean --learning-rate"),
+        (["--config", "no/such.yaml"], "cannot read config file 'no/such.yaml'"),
+        (["--agent", "ppo"], "agent must be one of impala, a2c, got 'ppo'"),
+        (["--core-option", "gate_init=fancy"], "unknown gate_init 'fancy'"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+    logdir = tmp_path / "run"
+    result = run(*FAST, "--total-frames", "100", "--logdir", str(logdir), *args, check=False)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not logdir.exists()
+
+
+def test_bad_yaml_key_is_named(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("agent:\n  learning_rat: 0.1\n")
+    result = run("--config", str(config), "--logdir", str(tmp_path / "run"), check=False)
+    assert result.returncode == 2 and "unknown config key agent.learning_rat" in result.stderr
+
+
+def test_a_crafted_checkpoint_is_refused(tmp_path):
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    torch.save({"model": Payload()}, logdir / "checkpoints" / "latest.pt")
+    result = run("--eval", "--logdir", str(logdir), check=False)
+    assert result.returncode == 2 and "refusing checkpoint" in result.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_sigint_saves_a_checkpoint_before_exit(tmp_path):
+    import signal
+    import time
+
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--total-frames",
+                             "10000000", "--logdir", str(logdir)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (logdir / "metrics.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert 0 < checkpoint["frames"] < 10_000_000
+    assert "stopped by signal" in out
+    assert not list((logdir / "checkpoints").glob(".*.tmp"))  # no half-written file left
+
+
+def test_resume_refuses_to_change_the_model(tmp_path):
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
+    result = run("--logdir", str(logdir), "--core", "lstm", check=False)
+    assert result.returncode == 2 and "resuming it can change only" in result.stderr
