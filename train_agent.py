@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import random
 import signal
@@ -31,6 +32,7 @@ from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng
 from agents.learner import Learner, LearnerSettings
 from agents.networks import ActorCritic
 from agents.run_logger import RunLogger
+from agents.runtime_async import AsyncRuntime
 from agents.runtime_sync import SyncRuntime
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
 from cores import make_core
@@ -150,11 +152,13 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 
 
 def env_factory(config: TrainConfig):
-    def make(seed: int):
-        return make_vector_env(config.env.env, config.env.num_envs, seed,
-                               backend=config.env.env_backend, **config.env.env_options)
+    """A picklable ``seed -> VectorEnv`` (actor processes build their own env)."""
+    return functools.partial(_make_env, config.env.env, config.env.num_envs,
+                             config.env.env_backend, dict(config.env.env_options))
 
-    return make
+
+def _make_env(env_id, num_envs, backend, options, seed):
+    return make_vector_env(env_id, num_envs, seed, backend=backend, **options)
 
 
 def make_optimizer(config: TrainConfig, model):
@@ -226,7 +230,12 @@ def train(config: TrainConfig, resume: bool) -> int:
         for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
             group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
     env_seed = run.seed + 1000 * learner.updates  # fresh episodes after a resume
-    runtime = SyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size, env_seed)
+    if run.runtime == "async":
+        torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
+        runtime = AsyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size,
+                               env_seed, num_actors=run.num_actors)
+    else:
+        runtime = SyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size, env_seed)
     logger = RunLogger(logdir, run.total_frames)
     logger.config(config.to_dict())
 

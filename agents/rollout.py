@@ -58,6 +58,17 @@ class Unroll:
             initial_state=map_state(torch.zeros_like, initial_state),
         )
 
+    def clone(self) -> Unroll:
+        """A copy that owns its memory (to release a shared buffer)."""
+        return Unroll(
+            obs={k: v.clone() for k, v in self.obs.items()},
+            **{name: getattr(self, name).clone()
+               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
+                            "action", "behaviour_logits")},
+            initial_state=map_state(torch.clone, self.initial_state),
+            policy_version=self.policy_version,
+        )
+
     def share_memory_(self) -> Unroll:
         for tensor in self._tensors():
             tensor.share_memory_()

@@ -126,7 +126,9 @@ class RunConfig:
     logdir: str = "runs/default"
     """Run directory: config.yaml, TensorBoard events, checkpoints/, metrics.jsonl."""
     runtime: str = "sync"
-    """sync (one process)."""
+    """sync (one process, acting and learning in turn) | async (actor processes + learner)."""
+    num_actors: int = 1
+    """async: actor processes (each with num_envs envs and a CPU copy of the policy)."""
     checkpoint_every_s: float = 120.0
     """Seconds between checkpoints (plus one at the end and on SIGINT/SIGTERM)."""
     log_every_s: float = 5.0
@@ -138,7 +140,9 @@ class RunConfig:
         _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,
                f"total_frames must be a positive integer, got {self.total_frames!r}")
-        _choice("runtime", self.runtime, ("sync",))
+        _choice("runtime", self.runtime, ("sync", "async"))
+        _check(isinstance(self.num_actors, int) and self.num_actors >= 1,
+               f"num_actors must be a positive integer, got {self.num_actors!r}")
         _check(self.checkpoint_every_s > 0 and self.log_every_s > 0,
                "checkpoint_every_s and log_every_s must be positive")
         _check(isinstance(self.threads, int) and self.threads >= 1,

@@ -1,0 +1,72 @@
+"""Training throughput of each runtime, as a ratio to the raw random-action throughput of the same
+vector env, measured in the same run.
+
+    python benchmarks/train_speed.py [--env MiniGrid-MemoryS7-v0] [--core ur_lstm] [--seconds 30]
+
+Each runtime trains through ``train_agent.py`` (a subprocess, fresh run directory) for a fixed frame
+budget; frames/s is read from its ``metrics.jsonl`` (``perf/sps``, median after the first log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from envs import make_vector_env  # noqa: E402
+
+
+def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
+    env = make_vector_env(env_id, num_envs, seed=0)
+    rng = np.random.default_rng(0)
+    n = env.single_action_space.n
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(rng.integers(n, size=num_envs))
+        steps += num_envs
+    env.close()
+    return steps / (time.perf_counter() - start)
+
+
+def train_rate(args, runtime: str, agent: str, logdir: Path) -> float:
+    command = [sys.executable, str(ROOT / "train_agent.py"), "--env", args.env, "--core", args.core,
+               "--agent", agent, "--runtime", runtime, "--num-envs", str(args.num_envs),
+               "--total-frames", str(args.frames), "--logdir", str(logdir), "--log-every-s", "3",
+               "--checkpoint-every-s", "100000"]
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    rates = [r for r in rates if r]
+    return statistics.median(rates[1:] or rates)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="MiniGrid-MemoryS7-v0")
+    parser.add_argument("--core", default="ur_lstm")
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=150_000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="raw env measurement")
+    args = parser.parse_args()
+    raw = raw_rate(args.env, args.num_envs, args.seconds)
+    print(f"{args.env}, {args.num_envs} envs, core {args.core}; raw random-action rate {raw:,.0f} "
+          f"steps/s; python benchmarks/train_speed.py {' '.join(sys.argv[1:])}\n")
+    print("| runtime | agent | training frames/s | / raw env |")
+    print("|---|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime, agent in (("sync", "a2c"), ("sync", "impala"), ("async", "impala")):
+            rate = train_rate(args, runtime, agent, Path(tmp) / f"{runtime}_{agent}")
+            print(f"| {runtime} | {agent} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
