@@ -362,14 +362,16 @@ def record_videos(model, config, folder: Path, count: int, greedy: bool) -> list
     for episode in range(count):
         obs, _ = env.reset(seed=config.run.seed + 20_000 + episode)
         state = model.initial_state(1)
-        last_action, reward, is_first = torch.zeros(1, dtype=torch.long), torch.zeros(1), torch.ones(1, dtype=torch.bool)
+        last_action, reward = torch.zeros(1, dtype=torch.long), torch.zeros(1)
+        is_first = torch.ones(1, dtype=torch.bool)
         frames, done = [env.render()], False
         if frames[0] is None:
             raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")
         while not done:
             obs_t = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
             out, state = model.step(obs_t, last_action, reward, is_first, state)
-            action = out.logits.argmax(-1) if greedy else torch.multinomial(torch.softmax(out.logits, -1), 1)[:, 0]
+            probs = torch.softmax(out.logits, -1)
+            action = out.logits.argmax(-1) if greedy else torch.multinomial(probs, 1)[:, 0]
             obs, r, terminated, truncated, _ = env.step(int(action))
             done = terminated or truncated
             last_action, reward, is_first = action, torch.tensor([float(r)]), torch.zeros(1, dtype=torch.bool)

@@ -90,7 +90,7 @@ class Unroll:
                for name in ("reward", "terminated", "truncated", "is_first", "last_action",
                             "action", "behaviour_logits")},
             initial_state=type(first.initial_state)(
-                *(torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls)))
+                *(torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls), strict=True))
             ) if first.initial_state else (),
             policy_version=min(u.policy_version for u in unrolls),
         )

@@ -66,7 +66,8 @@ class CoreConfig:
         for name in ("hidden_size", "torso_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
-        _check(isinstance(self.core_options, dict), f"core_options must be a mapping, got {self.core_options!r}")
+        _check(isinstance(self.core_options, dict),
+               f"core_options must be a mapping, got {self.core_options!r}")
 
 
 @dataclass
@@ -202,7 +203,7 @@ def field_docs() -> dict[str, str]:
     docs = {}
     for cls in SECTIONS.values():
         body = ast.parse(inspect.getsource(cls)).body[0].body
-        for node, nxt in zip(body, body[1:]):
+        for node, nxt in zip(body, body[1:], strict=False):
             if (isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr)
                     and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
                 docs[node.target.id] = nxt.value.value
@@ -224,7 +225,8 @@ def load_config(path: str | Path) -> TrainConfig:
     except OSError as error:
         raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(error).splitlines()[0]}") from None
+        first = str(error).splitlines()[0]
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {first}") from None
     return TrainConfig.from_dict(data or {})
 
 
