@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 train: $(STAMP)
-	@test -f train_agent.py || { echo "make train: train_agent.py arrives with the agents issue (#4); the cores are ready: see README.md"; exit 1; }
-	$(PY) train_agent.py $(ARGS)
+	$(PY) train_agent.py --config default $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -29,7 +29,7 @@ import torch
 import yaml
 
 from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint
-from agents.learner import Learner, LearnerSettings
+from agents.learner import Learner, learner_settings
 from agents.networks import ActorCritic
 from agents.run_logger import RunLogger
 from agents.runtime_async import AsyncRuntime
@@ -213,12 +213,7 @@ def train(config: TrainConfig, resume: bool) -> int:
         (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     retain_freed_memory()
     a = config.agent
-    settings = LearnerSettings(
-        algorithm=a.agent, discount=a.discount, baseline_cost=a.baseline_cost,
-        entropy_cost=a.entropy_cost, gae_lambda=a.gae_lambda, clip_rho=a.clip_rho,
-        clip_pg_rho=a.clip_pg_rho, clip_c=a.clip_c, max_grad_norm=a.max_grad_norm,
-    )
-    learner = Learner(model, optimizer, scheduler, settings)
+    learner = Learner(model, optimizer, scheduler, learner_settings(a))
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -14,7 +14,9 @@ from .rollout import Unroll
 
 @dataclass
 class LearnerSettings:
-    algorithm: str = "impala"  # impala | a2c
+    """The learner's share of the agent config (same field names as ``configs.AgentConfig``)."""
+
+    agent: str = "impala"  # impala | a2c
     discount: float = 0.99
     baseline_cost: float = 0.5
     entropy_cost: float = 0.01
@@ -23,6 +25,11 @@ class LearnerSettings:
     clip_pg_rho: float = 1.0
     clip_c: float = 1.0
     max_grad_norm: float = 40.0
+
+
+def learner_settings(agent_config) -> LearnerSettings:
+    """Pick the learner's fields out of an agent config (any object with those attributes)."""
+    return LearnerSettings(**{f.name: getattr(agent_config, f.name) for f in fields(LearnerSettings)})
 
 
 def transitions_of(unroll: Unroll, discount: float) -> Transitions:
@@ -50,7 +57,7 @@ class Learner:
                                    unroll.initial_state)
         batch = transitions_of(unroll, s.discount)
         logits, values, bootstrap = out.logits[:-1], out.values[:-1], out.values[-1]
-        if s.algorithm == "impala":
+        if s.agent == "impala":
             terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
                                 s.clip_rho, s.clip_pg_rho, s.clip_c)
         else:

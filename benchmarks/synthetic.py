@@ -179,7 +179,13 @@ def main() -> None:
     parser.add_argument("--core-option", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=None)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--summarize", metavar="JSONL", default=None,
+                        help="print the summary table of a results file and exit")
     args = parser.parse_args()
+    if args.summarize:
+        records = [json.loads(line) for line in Path(args.summarize).read_text().splitlines()]
+        summarize(records, list(dict.fromkeys(r["core"] for r in records)))
+        return
     if args.paper:
         args.delay, args.length, args.hidden = 500, 2000, 256
         args.batch, args.steps = (10, 10_000) if args.task == "copy" else (50, 100_000)
@@ -206,14 +212,21 @@ def main() -> None:
                 handle.write(json.dumps(record) + "\n")
             print(f"{name:<8} seed {seed}: solved at {record['steps_to_solve']}, final "
                   f"{json.dumps(record['final'])}, {record['wall_seconds']} s", flush=True)
-    print(f"\n{'core':<8} {'solved':>7} {'median steps to solve':>22} {'mean final loss':>16}")
+    summarize(records, cores)
+    print(f"raw results appended to {out}")
+
+
+def summarize(records: list[dict], cores: list[str]) -> None:
+    """Per core: runs solved, median steps to solve, final losses (Markdown table)."""
+    print("\n| core | solved | median steps to solve | final loss per seed | best loss per seed |")
+    print("|---|---:|---:|---|---|")
     for name in cores:
-        runs = [r for r in records if r["core"] == name]
+        runs = sorted((r for r in records if r["core"] == name), key=lambda r: r["seed"])
         solved = [r["steps_to_solve"] for r in runs if r["steps_to_solve"] is not None]
         median = statistics.median(solved) if solved else "-"
-        loss = statistics.mean(r["final"]["loss"] for r in runs)
-        print(f"{name:<8} {len(solved)}/{len(runs):<5} {median!s:>22} {loss:>16.4f}")
-    print(f"raw results appended to {out}")
+        finals = ", ".join(f"{r['final']['loss']:.4f}" for r in runs)
+        best = ", ".join(f"{min(p['loss'] for p in r['curve']):.4f}" for r in runs)
+        print(f"| {name} | {len(solved)}/{len(runs)} | {median} | {finals} | {best} |")
 
 
 if __name__ == "__main__":

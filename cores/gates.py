@@ -29,6 +29,18 @@ def check_choice(option: str, value: object, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {option} {value!r}; expected one of {', '.join(allowed)}")
 
 
+def check_gate_options(gate_init: str, aux_gate: str, aux_allowed: tuple[str, ...],
+                       refine_bias: str, t_max: float | None, forget_bias: float | None) -> None:
+    """The checks both families make at construction, each a one-line ``ValueError``."""
+    check_choice("gate_init", gate_init, GATE_INITS)
+    check_choice("aux_gate", aux_gate, aux_allowed)
+    check_choice("refine_bias", refine_bias, REFINE_BIASES)
+    if gate_init == "chrono" and t_max is None:
+        raise ValueError("gate_init='chrono' needs t_max (the longest dependency, in steps)")
+    if forget_bias is not None and gate_init != "standard":
+        raise ValueError(f"forget_bias applies to gate_init='standard' only, not {gate_init!r}")
+
+
 def ugi_bias(hidden_size: int, generator: torch.Generator | None = None) -> Tensor:
     """Uniform gate initialisation: ``b = logit(u)``, ``u ~ U[1/d, 1 - 1/d]``; returns ``[H]``.
 

@@ -229,13 +229,7 @@ class LSTMCore(StackedCore):
     ):
         super().__init__()
         check_sizes(input_size, hidden_size, num_layers)
-        G.check_choice("gate_init", gate_init, G.GATE_INITS)
-        G.check_choice("aux_gate", aux_gate, G.AUX_GATES)
-        G.check_choice("refine_bias", refine_bias, G.REFINE_BIASES)
-        if gate_init == "chrono" and t_max is None:
-            raise ValueError("gate_init='chrono' needs t_max (the longest dependency, in steps)")
-        if forget_bias is not None and gate_init != "standard":
-            raise ValueError(f"forget_bias applies to gate_init='standard' only, not {gate_init!r}")
+        G.check_gate_options(gate_init, aux_gate, G.AUX_GATES, refine_bias, t_max, forget_bias)
         if aux_gate == "master" and (chunk_size < 1 or hidden_size % chunk_size):
             raise ValueError(
                 f"chunk_size={chunk_size} must be a positive divisor of hidden_size={hidden_size}"

@@ -197,8 +197,8 @@ class VisualMatchEnv(gym.Env):
         return np.ascontiguousarray(image)
 
 
-#: The short recall task of the learning tests: fixed pads, a 5-step delay, no apples.
-EASY = {"delay": 5, "fixed_pads": True, "apple_reward": 0.0}
+#: The short recall task of the learning tests: a 1-step cue, a 1-step delay, fixed pads, no apples.
+EASY = {"delay": 1, "cue_steps": 1, "fixed_pads": True, "apple_reward": 0.0}
 
 
 def register_visual_match() -> None:
