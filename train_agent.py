@@ -180,10 +180,8 @@ class Progress:
 
 def core_gates(model: ActorCritic, batch) -> dict:
     """Gate activations of the core at the first step of a batch, from its stored state."""
-    with torch.no_grad():
-        obs0 = {k: v[0] for k, v in batch.obs.items()}
-        x = model._core_inputs(obs0, batch.last_action[0], batch.reward[0])
-        return model.core.gate_activations(x, batch.initial_state)
+    return model.gate_activations({k: v[0] for k, v in batch.obs.items()}, batch.last_action[0],
+                                  batch.reward[0], batch.is_first[0], batch.initial_state)
 
 
 def train(config: TrainConfig, resume: bool) -> int:

@@ -120,7 +120,8 @@ class ActorCritic(nn.Module):
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
 
-    def _core_inputs(self, obs, last_action, last_reward) -> Tensor:
+    def core_inputs(self, obs, last_action, last_reward) -> Tensor:
+        """Torso features, one-hot previous action and previous reward: ``[N, core.input_size]``."""
         features = self.torso(obs)
         one_hot = nn.functional.one_hot(last_action.long(), self.num_actions).to(features.dtype)
         return torch.cat([features, one_hot, last_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
@@ -130,7 +131,7 @@ class ActorCritic(nn.Module):
         """``obs {key: [T, B, ...]}``, ``last_action``, ``last_reward``, ``is_first [T, B]``."""
         T, B = is_first.shape
         flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
-        x = self._core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
+        x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
         return AgentOutput(self.policy(y), self.baseline(y).squeeze(-1)), state
 
@@ -139,5 +140,13 @@ class ActorCritic(nn.Module):
         """One step of ``B`` envs: ``obs {key: [B, ...]}``, the rest ``[B]``."""
         if bool(is_first.any()):
             state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
-        y, state = self.core.step(self._core_inputs(obs, last_action, last_reward), state)
+        y, state = self.core.step(self.core_inputs(obs, last_action, last_reward), state)
         return AgentOutput(self.policy(y), self.baseline(y).squeeze(-1)), state
+
+    @torch.no_grad()
+    def gate_activations(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
+                         is_first: Tensor, state: State) -> dict[str, Tensor]:
+        """The core's gate values ``{name: [B, H]}`` at one step (``{}`` for gateless cores)."""
+        if bool(is_first.any()):
+            state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
+        return self.core.gate_activations(self.core_inputs(obs, last_action, last_reward), state)

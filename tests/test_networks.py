@@ -1,0 +1,70 @@
+"""The agent network: torso per observation kind, shapes, resets, gate reporting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.networks import ActorCritic
+from cores import make_core
+
+DESCRIPTION = {
+    "image": {"kind": "minigrid_image", "shape": (7, 7, 3), "num_values": (11, 6, 4)},
+    "direction": {"kind": "discrete", "n": 4},
+    "mission": {"kind": "tokens", "shape": (16,), "vocab_size": 512},
+    "vec": {"kind": "box", "shape": (3, 2)},
+    "cards": {"kind": "multi_discrete", "nvec": (2, 5)},
+}
+
+
+def observation(T, B):
+    return {
+        "image": torch.randint(0, 4, (T, B, 7, 7, 3), dtype=torch.uint8),
+        "direction": torch.randint(0, 4, (T, B)),
+        "mission": torch.randint(0, 512, (T, B, 16)),
+        "vec": torch.randn(T, B, 3, 2),
+        "cards": torch.stack([torch.randint(0, 2, (T, B)), torch.randint(0, 5, (T, B))], -1),
+    }
+
+
+def make(core="ur_lstm"):
+    torch.manual_seed(0)
+    return ActorCritic(DESCRIPTION, 5, make_core(core, ActorCritic.core_input_size(32, 5), 16), 32)
+
+
+def test_unroll_equals_stepping_with_resets():
+    model = make()
+    T, B = 6, 3
+    obs = observation(T, B)
+    last_action = torch.randint(0, 5, (T, B))
+    reward = torch.randn(T, B)
+    is_first = torch.rand(T, B) < 0.3
+    out, final = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
+    assert out.logits.shape == (T, B, 5) and out.values.shape == (T, B)
+    state = model.initial_state(B)
+    for t in range(T):
+        step, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t],
+                                 is_first[t], state)
+        torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
+    for a, b in zip(state, final, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_gate_activations_reset_where_an_episode_starts():
+    model = make()
+    B = 2
+    obs = {k: v[0] for k, v in observation(1, B).items()}
+    last_action, reward = torch.zeros(B, dtype=torch.long), torch.zeros(B)
+    busy = tuple(torch.randn_like(s) for s in model.initial_state(B))
+    busy = type(model.initial_state(B))(*busy)
+    reset = model.gate_activations(obs, last_action, reward, torch.tensor([True, True]), busy)
+    fresh = model.gate_activations(obs, last_action, reward, torch.tensor([False, False]),
+                                   model.initial_state(B))
+    torch.testing.assert_close(reset["forget"], fresh["forget"])
+    assert {"forget", "refine", "effective"} <= set(reset)
+    assert make("mlp").gate_activations(obs, last_action, reward, torch.tensor([False, False]), ()) == {}
+
+
+def test_core_of_the_wrong_size_is_refused():
+    with pytest.raises(ValueError, match="core input_size is 10; this agent feeds it 38"):
+        ActorCritic(DESCRIPTION, 5, make_core("lstm", 10, 16), 32)
