@@ -73,3 +73,15 @@ def test_minigrid_batch_layout():
     }
     step = env.step(np.array([2, 2, 2]))
     assert step.reward.dtype == np.float32 and step.is_first.dtype == bool
+
+
+def test_envpool_backend_errors(monkeypatch):
+    import envs.vector
+
+    with pytest.raises(ValueError, match="backend 'envpool' (does not implement|is not installed)"):
+        make_vector_env("PassiveVisualMatch-Short-v0", 2, backend="envpool")
+    monkeypatch.setattr(envs.vector, "envpool_installed", lambda: False)
+    with pytest.raises(ValueError, match=r"is not installed \(pip install 'gated-rl\[envpool\]'\)"):
+        make_vector_env("MiniGrid-MemoryS7-v0", 2, backend="envpool")
+    env = make_vector_env("MiniGrid-MemoryS7-v0", 2)  # auto falls back to gymnasium
+    assert env.backend == "gymnasium"
