@@ -20,7 +20,7 @@ class LearnerSettings:
     discount: float = 0.99
     baseline_cost: float = 0.5
     entropy_cost: float = 0.01
-    gae_lambda: float = 0.95
+    td_lambda: float = 0.95
     clip_rho: float = 1.0
     clip_pg_rho: float = 1.0
     clip_c: float = 1.0
@@ -59,10 +59,10 @@ class Learner:
         logits, values, bootstrap = out.logits[:-1], out.values[:-1], out.values[-1]
         if s.agent == "impala":
             terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                                s.clip_rho, s.clip_pg_rho, s.clip_c)
+                                s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda)
         else:
             terms = a2c_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                             s.gae_lambda)
+                             s.td_lambda)
         return terms, {"values_mean": values.detach().mean().item()}
 
     def update(self, unroll: Unroll) -> dict[str, float]:

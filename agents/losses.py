@@ -67,15 +67,17 @@ def impala_loss(
     clip_rho_threshold: float = 1.0,
     clip_pg_rho_threshold: float = 1.0,
     clip_c_threshold: float = 1.0,
+    td_lambda: float = 1.0,
 ) -> LossTerms:
     """IMPALA loss: ``logits [T, B, A]`` and ``values [T, B]`` of the learner's policy at ``x_t``,
-    ``bootstrap_value [B]`` at ``x_T``."""
+    ``bootstrap_value [B]`` at ``x_T``; ``td_lambda`` is V-trace's ``lambda`` (1 in the paper's
+    main experiments; below 1 trades bias for variance like GAE)."""
     log_rhos = action_log_probs(logits.detach(), batch.actions) - action_log_probs(
         batch.behaviour_logits, batch.actions
     )
     targets = vtrace(log_rhos, batch.discounts, batch.rewards, values.detach(),
                      bootstrap_value.detach(), batch.mask, clip_rho_threshold,
-                     clip_pg_rho_threshold, clip_c_threshold)
+                     clip_pg_rho_threshold, clip_c_threshold, td_lambda)
     return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)
 
 
@@ -86,9 +88,9 @@ def a2c_loss(
     batch: Transitions,
     baseline_cost: float = 0.5,
     entropy_cost: float = 0.01,
-    gae_lambda: float = 0.95,
+    td_lambda: float = 0.95,
 ) -> LossTerms:
     """A2C loss with GAE(lambda) targets; shapes as ``impala_loss`` (behaviour logits unused)."""
     targets = gae(batch.discounts, batch.rewards, values.detach(), bootstrap_value.detach(),
-                  gae_lambda, batch.mask)
+                  td_lambda, batch.mask)
     return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)

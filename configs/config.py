@@ -84,8 +84,8 @@ class AgentConfig:
     """Weight of the value loss."""
     entropy_cost: float = 0.01
     """Weight of the entropy bonus."""
-    gae_lambda: float = 0.95
-    """a2c: lambda of GAE."""
+    td_lambda: float = 0.95
+    """lambda of the multi-step targets: GAE(lambda) for a2c, V-trace's trace cutting for impala."""
     clip_rho: float = 1.0
     """impala: V-trace rho-bar (value targets)."""
     clip_pg_rho: float = 1.0
@@ -109,7 +109,7 @@ class AgentConfig:
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
         _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")
-        _check(0.0 <= self.gae_lambda <= 1.0, f"gae_lambda must be in [0, 1], got {self.gae_lambda!r}")
+        _check(0.0 <= self.td_lambda <= 1.0, f"td_lambda must be in [0, 1], got {self.td_lambda!r}")
         for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")

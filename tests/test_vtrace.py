@@ -93,3 +93,11 @@ def test_gae_with_lambda_one_equals_on_policy_vtrace_and_lambda_zero_is_td():
     zero = gae(discounts, rewards, values, bootstrap, lambda_=0.0)
     values_tp1 = torch.cat([values[1:], bootstrap[None]])
     torch.testing.assert_close(zero.pg_advantages, rewards + discounts * values_tp1 - values)
+
+
+def test_vtrace_lambda_matches_gae_on_policy():
+    inputs = [torch.tensor(a) for a in random_inputs(8, 3, seed=4)]
+    _, discounts, rewards, values, bootstrap = inputs
+    for lam in (0.0, 0.5, 0.95):
+        on_policy = vtrace(torch.zeros_like(values), discounts, rewards, values, bootstrap, lambda_=lam)
+        torch.testing.assert_close(on_policy.vs, gae(discounts, rewards, values, bootstrap, lam).vs)
