@@ -38,7 +38,6 @@ class Unroll:
     action: Tensor
     behaviour_logits: Tensor
     initial_state: State
-    policy_version: int = 0
 
     @classmethod
     def allocate(cls, T: int, example_obs: dict[str, np.ndarray], num_actions: int,
@@ -66,7 +65,6 @@ class Unroll:
                for name in ("reward", "terminated", "truncated", "is_first", "last_action",
                             "action", "behaviour_logits")},
             initial_state=map_state(torch.clone, self.initial_state),
-            policy_version=self.policy_version,
         )
 
     def share_memory_(self) -> Unroll:
@@ -92,7 +90,6 @@ class Unroll:
             initial_state=type(first.initial_state)(
                 *(torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls), strict=True))
             ) if first.initial_state else (),
-            policy_version=min(u.policy_version for u in unrolls),
         )
 
 
