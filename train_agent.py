@@ -117,28 +117,41 @@ def parse_args(argv: list[str]):
 
 
 def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
-    """The run's config and whether it resumes a run found in --logdir."""
-    logdir = Path(overrides.get("logdir", TrainConfig().run.logdir))
+    """The run's config and whether it resumes a run found in its logdir.
+
+    Precedence: defaults < ``--config`` preset < flags and ``--*-option``s. A run directory that
+    already holds a checkpoint is resumed with its saved config; the request may repeat it (so the
+    same command resumes) and may change only ``RESUMABLE_CHANGES``.
+    """
+    preset = load_config(args.config) if args.config else TrainConfig()
+    requested = preset.with_overrides(overrides)
     core_options = _key_values(args.core_option, "--core-option")
     env_options = _key_values(args.env_option, "--env-option")
-    if (logdir / "checkpoints" / "latest.pt").exists():
-        saved = load_config(logdir / "config.yaml")
-        changed = {k for k, v in overrides.items()
-                   if getattr(getattr(saved, field_owners()[k]), k) != v} - RESUMABLE_CHANGES
-        if changed or core_options or env_options or args.config:
-            what = ", ".join(sorted(changed)) or "presets/options"
-            raise ConfigError(
-                f"{logdir} holds a run; resuming it can change only "
-                f"{', '.join(sorted(RESUMABLE_CHANGES))}, not {what} (use another --logdir)"
-            )
-        return saved.with_overrides(overrides), True
-    config = load_config(args.config) if args.config else TrainConfig()
-    config = config.with_overrides(overrides)
     if core_options:
-        config = config.with_overrides({"core_options": {**config.core.core_options, **core_options}})
+        requested = requested.with_overrides(
+            {"core_options": {**requested.core.core_options, **core_options}})
     if env_options:
-        config = config.with_overrides({"env_options": {**config.env.env_options, **env_options}})
-    return config, False
+        requested = requested.with_overrides(
+            {"env_options": {**requested.env.env_options, **env_options}})
+    logdir = Path(requested.run.logdir)
+    if not (logdir / "checkpoints" / "latest.pt").exists():
+        return requested, False
+    saved = load_config(logdir / "config.yaml")
+    owners = field_owners()
+    explicit = set(overrides) | ({"core_options"} if core_options else set()) | (
+        {"env_options"} if env_options else set())
+    if args.config:
+        explicit |= set(owners)  # a preset states every field
+    changed = {k for k in explicit - RESUMABLE_CHANGES
+               if getattr(getattr(saved, owners[k]), k) != getattr(getattr(requested, owners[k]), k)}
+    if changed:
+        raise ConfigError(
+            f"{logdir} holds a run; resuming it can change only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES))}, not {', '.join(sorted(changed))} "
+            "(use another --logdir)"
+        )
+    keep = {k: v for k, v in overrides.items() if k in RESUMABLE_CHANGES}
+    return saved.with_overrides(keep), True
 
 
 def build_model(config: TrainConfig, env) -> ActorCritic:

@@ -116,3 +116,17 @@ def test_resume_refuses_to_change_the_model(tmp_path):
     run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
     result = run("--logdir", str(logdir), "--core", "lstm", check=False)
     assert result.returncode == 2 and "resuming it can change only" in result.stderr
+
+
+def test_the_same_preset_command_resumes(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    logdir = tmp_path / "run"
+    preset.write_text(
+        "env:\n  env: PassiveVisualMatch-Easy-v0\n  num_envs: 4\n"
+        "core:\n  hidden_size: 16\n  torso_size: 16\n"
+        f"agent:\n  unroll_length: 10\nrun:\n  total_frames: 200\n  threads: 1\n  logdir: {logdir}\n"
+    )
+    run("--config", str(preset))
+    first = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["updates"]
+    run("--config", str(preset), "--total-frames", "400")  # same command, larger budget: resumes
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["updates"] > first
