@@ -40,7 +40,9 @@ def test_train_resume_and_evaluate(tmp_path):
     frames = [json.loads(line)["frames"] for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     assert frames == sorted(frames)  # the curve continues where it stopped
 
-    result = run("--eval", "--logdir", str(logdir), "--episodes", "3")
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "3", "--video")
+    gifs = sorted((logdir / "videos").glob("*.gif"))
+    assert gifs and gifs[0].read_bytes()[:6] == b"GIF89a"
     report = json.loads((logdir / "eval.json").read_text())
     assert report["episodes"] == 3 and len(report["returns"]) == 3
     assert "mean return over 3 episodes" in result.stdout
