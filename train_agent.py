@@ -40,6 +40,7 @@ from cores.memory import retain_freed_memory
 from envs import make_env, make_vector_env
 
 PROG = "train_agent.py"
+EVAL_SEED = 10_000  # evaluation episodes differ from training ones (seeds 0.. + 1000 * updates)
 # Fields a resumed run may change; everything else must match the run's config.yaml.
 RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir"}
 
@@ -312,7 +313,7 @@ def evaluate(args, overrides: dict) -> int:
     checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt")
     torch.set_num_threads(config.run.threads)
     try:
-        env = make_vector_env(config.env.env, min(args.episodes, 8), config.run.seed + 10_000,
+        env = make_vector_env(config.env.env, min(args.episodes, 8), EVAL_SEED,
                               backend=config.env.env_backend, **config.env.env_options)
         model = build_model(config, env)
     except ConfigError:
@@ -336,7 +337,7 @@ def evaluate(args, overrides: dict) -> int:
 @torch.no_grad()
 def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[float]:
     """Run until ``episodes`` episodes finished, carrying the core state of every env."""
-    obs, is_first = env.reset(seed=None) if env.backend == "envpool" else env.reset(seed=12345)
+    obs, is_first = env.reset(seed=EVAL_SEED)  # the seed the env was made with, on every backend
     B = env.num_envs
     state = model.initial_state(B)
     last_action = torch.zeros(B, dtype=torch.long)

@@ -56,11 +56,14 @@ class VectorEnv:
 
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """-> ``(obs, is_first [B])``; env ``i`` is seeded with ``seed + i``."""
-        obs, info = self._impl.reset(seed=seed)
+        obs, info = self._reset_impl(seed)
         self._ended[:] = False
         self._returns[:] = 0.0
         self._lengths[:] = 0
         return self._convert(obs, info), np.ones(self.num_envs, dtype=bool)
+
+    def _reset_impl(self, seed):
+        return self._impl.reset(seed=seed)
 
     def step(self, actions) -> Transition:
         actions = np.asarray(actions)
@@ -99,17 +102,13 @@ class _EnvPoolVectorEnv(VectorEnv):
     """EnvPool marks the first observation of an episode with ``info["elapsed_step"] == 0``; its
     seeds are fixed when it is created (``make_vector_env``'s ``seed``), so ``reset`` takes none."""
 
-    def reset(self, seed: int | None = None):
+    def _reset_impl(self, seed):
         if seed is not None and seed != self._seed:
             raise ValueError(
                 f"EnvPool seeds are fixed at creation (seed={self._seed}); make a new env for "
                 f"seed={seed}"
             )
-        obs, info = self._impl.reset()
-        self._ended[:] = False
-        self._returns[:] = 0.0
-        self._lengths[:] = 0
-        return self._convert(obs, info), np.ones(self.num_envs, dtype=bool)
+        return self._impl.reset()
 
     def _is_first(self, info) -> np.ndarray:
         return np.asarray(info["elapsed_step"]) == 0
