@@ -32,8 +32,8 @@ from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng
 from agents.learner import Learner, learner_settings
 from agents.networks import ActorCritic
 from agents.run_logger import RunLogger
-from agents.runtime_async import AsyncRuntime
-from agents.runtime_sync import SyncRuntime
+from agents.runtime_ray import import_ray
+from agents.runtimes import make_runtime
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
 from cores import make_core
 from cores.memory import retain_freed_memory
@@ -42,7 +42,8 @@ from envs import make_env, make_vector_env
 PROG = "train_agent.py"
 EVAL_SEED = 10_000  # evaluation episodes differ from training ones (seeds 0.. + 1000 * updates)
 # Fields a resumed run may change; everything else must match the run's config.yaml.
-RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir"}
+RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir",
+                     "num_actors", "ray_address", "device"}
 
 
 class UsageError(Exception):
@@ -159,10 +160,18 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
     space = env.single_action_space
     if not hasattr(space, "n"):
         raise ConfigError(f"env {config.env.env!r} has action space {space}; agents need Discrete")
-    num_actions = int(space.n)
+    return _build_model(config, env.observation_description, int(space.n))
+
+
+def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     core = make_core(config.core.core, ActorCritic.core_input_size(config.core.torso_size, num_actions),
                      config.core.hidden_size, **config.core.core_options)
-    return ActorCritic(env.observation_description, num_actions, core, config.core.torso_size)
+    return ActorCritic(description, num_actions, core, config.core.torso_size)
+
+
+def model_factory(config: TrainConfig, model: ActorCritic):
+    """A picklable zero-argument callable that builds ``model``'s architecture (for Ray actors)."""
+    return functools.partial(_build_model, config, model.torso_description, model.num_actions)
 
 
 def env_factory(config: TrainConfig):
@@ -192,6 +201,15 @@ class Progress:
         return max(0.0, 1.0 - self.frames / self.total)
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; a CUDA device that is not there is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested, but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
 def core_gates(model: ActorCritic, batch) -> dict:
     """Gate activations of the core at the first step of a batch, from its stored state."""
     return model.gate_activations({k: v[0] for k, v in batch.obs.items()}, batch.last_action[0],
@@ -210,10 +228,16 @@ def train(config: TrainConfig, resume: bool) -> int:
                                 **config.env.env_options)
         model = build_model(config, probe)
         probe.close()
+        device = resolve_device(run.device)
+        if run.runtime == "ray":
+            import_ray()
+    except ImportError as error:
+        raise ConfigError(str(error)) from None
     except ConfigError:
         raise
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    model.to(device)
     optimizer = make_optimizer(config, model)
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
@@ -239,10 +263,9 @@ def train(config: TrainConfig, resume: bool) -> int:
     env_seed = run.seed + 1000 * learner.updates  # fresh episodes after a resume
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
-        runtime = AsyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size,
-                               env_seed, num_actors=run.num_actors)
-    else:
-        runtime = SyncRuntime(env_factory(config), model, a.unroll_length, a.batch_size, env_seed)
+    runtime = make_runtime(run.runtime, env_factory(config), model, a.unroll_length, a.batch_size,
+                           env_seed, num_actors=run.num_actors, ray_address=run.ray_address,
+                           model_factory=model_factory(config, model))
     logger = RunLogger(logdir, run.total_frames)
     logger.config(config.to_dict())
 
@@ -268,7 +291,7 @@ def train(config: TrainConfig, resume: bool) -> int:
     stats: dict = {}
     try:
         while progress.frames < run.total_frames and stop["signal"] is None:
-            batch = runtime.next_batch()
+            batch = runtime.next_batch().to(device)
             stats = learner.update(batch)
             progress.frames += runtime.frames_per_batch
             runtime.publish(learner.updates)

@@ -102,6 +102,7 @@ class ActorCritic(nn.Module):
                  torso_size: int = 128):
         super().__init__()
         self.num_actions = num_actions
+        self.torso_description = description
         self.torso = Torso(description, torso_size)
         expected = torso_size + num_actions + 1
         if core.input_size != expected:

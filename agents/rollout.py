@@ -67,6 +67,18 @@ class Unroll:
             initial_state=map_state(torch.clone, self.initial_state),
         )
 
+    def to(self, device) -> Unroll:
+        """The same unroll on ``device`` (itself when it is already there)."""
+        if self.reward.device == torch.device(device):
+            return self
+        return Unroll(
+            obs={k: v.to(device, non_blocking=True) for k, v in self.obs.items()},
+            **{name: getattr(self, name).to(device, non_blocking=True)
+               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
+                            "action", "behaviour_logits")},
+            initial_state=map_state(lambda x: x.to(device, non_blocking=True), self.initial_state),
+        )
+
     def share_memory_(self) -> Unroll:
         for tensor in self._tensors():
             tensor.share_memory_()

@@ -58,7 +58,7 @@ class RunLogger:
     def gates(self, gates: dict[str, Tensor], frames: int) -> None:
         """Gate statistics: mean, fraction above 0.99 (saturation), and a histogram per gate."""
         for name, value in gates.items():
-            value = value.detach().float()
+            value = value.detach().float().cpu()
             self.writer.add_scalar(f"gates/{name}_mean", float(value.mean()), frames)
             self.writer.add_scalar(f"gates/{name}_above_0.99", float((value > 0.99).float().mean()),
                                    frames)

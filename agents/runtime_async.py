@@ -23,11 +23,11 @@ from .rollout import Actor, Unroll
 WAIT_S = 5.0
 
 
-def _flat_parameters(model: nn.Module) -> torch.Tensor:
+def flat_parameters(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
-def _load_flat(model: nn.Module, flat: torch.Tensor) -> None:
+def load_flat(model: nn.Module, flat: torch.Tensor) -> None:
     offset = 0
     with torch.no_grad():
         for p in model.parameters():
@@ -50,7 +50,7 @@ def _actor_main(actor_id, env_factory, model, buffers, versions, free, full, wei
         if version.value != loaded:
             with lock:
                 loaded = version.value
-                _load_flat(model, weights)
+                load_flat(model, weights)
         actor.collect(buffers[index])
         versions[index] = loaded
         full.put((index, env.pop_episodes()))
@@ -73,17 +73,17 @@ class AsyncRuntime:
         self.batch_size = batch_size
         self.frames_per_batch = unroll_length * num_envs * batch_size
         count = num_buffers or 2 * num_actors + batch_size
-        state = model.initial_state(num_envs)
+        actor_model = _cpu_copy(model)
+        state = actor_model.initial_state(num_envs)
         self.buffers = [Unroll.allocate(unroll_length, obs, model.num_actions, state).share_memory_()
                         for _ in range(count)]
         self.versions = torch.zeros(count, dtype=torch.long).share_memory_()
-        self.weights = _flat_parameters(model).share_memory_()
+        self.weights = flat_parameters(actor_model).share_memory_()
         self.version = ctx.Value("l", 0)
         self.lock = ctx.Lock()
         self.free, self.full = ctx.Queue(), ctx.Queue()
         for index in range(count):
             self.free.put(index)
-        actor_model = _cpu_copy(model)
         self.processes = [
             ctx.Process(target=_actor_main, daemon=True, args=(
                 i, env_factory, actor_model, self.buffers, self.versions, self.free, self.full,
@@ -117,7 +117,7 @@ class AsyncRuntime:
     def publish(self, version: int) -> None:
         """Send the learner model's current weights to the actors as ``version``."""
         with self.lock:
-            self.weights.copy_(_flat_parameters(self._model))
+            self.weights.copy_(flat_parameters(self._model))
             self.version.value = version
 
     def policy_lag(self) -> float:

@@ -1,9 +1,12 @@
 """The ``sync`` runtime: one process, one vector env, acting and learning in turn (A2C's default).
 
-The actor uses the learner's model itself, so there is no policy lag.
+The actor uses the learner's model itself, so there is no policy lag; when the learner's model is
+not on the CPU, the actor acts with a CPU copy refreshed after every update (still no lag).
 """
 
 from __future__ import annotations
+
+import copy
 
 from .rollout import Actor, Unroll
 
@@ -15,12 +18,14 @@ class SyncRuntime:
 
     def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int):
         self.env = env_factory(seed)
-        self.model = model
-        self.actor = Actor(self.env, model, seed)
+        self.learner_model = model
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self.model = model if on_cpu else copy.deepcopy(model).cpu()
+        self.actor = Actor(self.env, self.model, seed)
         example = self.actor.obs
         self.buffers = [
             Unroll.allocate(unroll_length, example, model.num_actions,
-                            model.initial_state(self.env.num_envs))
+                            self.model.initial_state(self.env.num_envs))
             for _ in range(batch_size)
         ]
         self.frames_per_batch = unroll_length * self.env.num_envs * batch_size
@@ -31,7 +36,9 @@ class SyncRuntime:
         return Unroll.concat(self.buffers)
 
     def publish(self, version: int) -> None:
-        """Nothing to send: the actor acts with the learner's model."""
+        """Refresh the actor's CPU copy, if it has one."""
+        if self.model is not self.learner_model:
+            self.model.load_state_dict(self.learner_model.state_dict())
 
     def policy_lag(self) -> float:
         return 0.0

@@ -38,11 +38,13 @@ def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def train_rate(args, runtime: str, agent: str, logdir: Path) -> float:
-    command = [sys.executable, str(ROOT / "train_agent.py"), "--env", args.env, "--core", args.core,
-               "--agent", agent, "--runtime", runtime, "--num-envs", str(args.num_envs),
-               "--total-frames", str(args.frames), "--logdir", str(logdir), "--log-every-s", "3",
-               "--checkpoint-every-s", "100000"]
+def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int,
+               logdir: Path, extra: tuple[str, ...] = ()) -> float:
+    """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded)."""
+    command = [sys.executable, str(ROOT / "train_agent.py"), "--env", env_id, "--core", core,
+               "--agent", agent, "--runtime", runtime, "--num-envs", str(num_envs),
+               "--total-frames", str(frames), "--logdir", str(logdir), "--log-every-s", "3",
+               "--checkpoint-every-s", "100000", *extra]
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     rates = [r for r in rates if r]
@@ -64,7 +66,8 @@ def main() -> None:
     print("|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for runtime, agent in (("sync", "a2c"), ("sync", "impala"), ("async", "impala")):
-            rate = train_rate(args, runtime, agent, Path(tmp) / f"{runtime}_{agent}")
+            rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
+                              Path(tmp) / f"{runtime}_{agent}")
             print(f"| {runtime} | {agent} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 

@@ -127,9 +127,14 @@ class RunConfig:
     logdir: str = "runs/default"
     """Run directory: config.yaml, TensorBoard events, checkpoints/, metrics.jsonl."""
     runtime: str = "sync"
-    """sync (one process, acting and learning in turn) | async (actor processes + learner)."""
+    """sync (one process, acting and learning in turn) | async (actor processes + learner) | ray (Ray
+    actors + learner; needs the ray extra)."""
     num_actors: int = 1
-    """async: actor processes (each with num_envs envs and a CPU copy of the policy)."""
+    """async, ray: actors (each with num_envs envs and a CPU copy of the policy)."""
+    ray_address: str = ""
+    """ray: the cluster to join (ray start --head prints it); empty starts a local Ray instance."""
+    device: str = "auto"
+    """Learner device: auto (cuda when available) | cpu | cuda | cuda:N. Actors act on the CPU."""
     checkpoint_every_s: float = 120.0
     """Seconds between checkpoints (plus one at the end and on SIGINT/SIGTERM)."""
     log_every_s: float = 5.0
@@ -141,7 +146,11 @@ class RunConfig:
         _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,
                f"total_frames must be a positive integer, got {self.total_frames!r}")
-        _choice("runtime", self.runtime, ("sync", "async"))
+        _choice("runtime", self.runtime, ("sync", "async", "ray"))
+        _check(isinstance(self.ray_address, str), f"ray_address must be a string, got {self.ray_address!r}")
+        _check(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
+                                                 or self.device.startswith("cuda:")),
+               f"device must be one of auto, cpu, cuda, cuda:N, got {self.device!r}")
         _check(isinstance(self.num_actors, int) and self.num_actors >= 1,
                f"num_actors must be a positive integer, got {self.num_actors!r}")
         _check(self.checkpoint_every_s > 0 and self.log_every_s > 0,

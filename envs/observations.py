@@ -136,13 +136,29 @@ class DictObservation(gym.ObservationWrapper):
         return out
 
 
+MINIGRID_ACTION_SETS = {"all": 7, "navigation": 3}
+"""MiniGrid action sets: all seven actions, or only turn left, turn right, forward (ids 0, 1, 2).
+Memory tasks need only the three; the other four do nothing there except waste exploration."""
+
+
+def check_minigrid_actions(actions: str) -> int:
+    """The number of actions of the named set; ``ValueError`` naming the allowed sets otherwise."""
+    if actions not in MINIGRID_ACTION_SETS:
+        raise ValueError(f"unknown actions {actions!r}; expected one of {', '.join(MINIGRID_ACTION_SETS)}")
+    return MINIGRID_ACTION_SETS[actions]
+
+
 class MiniGridObservation(gym.ObservationWrapper):
     """MiniGrid's observation -> ``{"image": uint8 [7, 7, 3], "direction": int64}`` plus
     ``"mission"`` word ids when ``mission`` is ``"tokens"``, or ``"auto"`` and the task's mission
-    varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped)."""
+    varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped).
 
-    def __init__(self, env: gym.Env, mission: str = "auto"):
+    ``actions="navigation"`` keeps only the first three actions (left, right, forward); the ids do not
+    change, so the wrapped env receives the agent's action as it is."""
+
+    def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "all"):
         super().__init__(env)
+        self.action_space = spaces.Discrete(check_minigrid_actions(actions))
         if mission not in ("auto", "tokens", "drop"):
             raise ValueError(f"unknown mission {mission!r}; expected one of auto, tokens, drop")
         if mission == "auto":

@@ -86,13 +86,17 @@ def resolve(env_id: str) -> str:
     return env_id
 
 
-def make_env(env_id: str, *, mission: str = "auto", render_mode: str | None = None, **kwargs) -> gym.Env:
+def make_env(env_id: str, *, mission: str = "auto", actions: str = "all", render_mode: str | None = None,
+             **kwargs) -> gym.Env:
     """A single env whose observations are a flat dict of arrays (see ``envs.observations``).
 
-    ``mission`` (MiniGrid only): ``auto`` keeps the mission as word ids when it varies, ``tokens``
-    always, ``drop`` never. Other keyword arguments go to ``gymnasium.make``.
+    MiniGrid only: ``mission`` ``auto`` keeps the mission as word ids when it varies, ``tokens``
+    always, ``drop`` never; ``actions`` ``all`` (7) or ``navigation`` (left, right, forward).
+    Other keyword arguments go to ``gymnasium.make``.
     """
     name = resolve(env_id)
+    if actions != "all" and not is_minigrid(name):
+        raise ValueError(f"actions={actions!r} applies to MiniGrid ids only, not {env_id!r}")
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     try:
@@ -100,5 +104,5 @@ def make_env(env_id: str, *, mission: str = "auto", render_mode: str | None = No
     except TypeError as error:
         raise ValueError(f"bad argument for env {env_id!r}: {error}") from None
     if is_minigrid(name):
-        env = MiniGridObservation(env, mission=mission)
+        env = MiniGridObservation(env, mission=mission, actions=actions)
     return DictObservation(env)

@@ -139,6 +139,7 @@ def make_vector_env(
     backend: str = "auto",
     vectorization: str = "sync",
     mission: str = "auto",
+    actions: str = "all",
     num_threads: int = 0,
     **kwargs,
 ) -> VectorEnv:
@@ -147,7 +148,8 @@ def make_vector_env(
     ``backend``: ``envpool`` (C++ MiniGrid, needs the ``envpool`` extra), ``gymnasium`` (any id), or
     ``auto`` (EnvPool where it implements the id and no env kwargs are given, else gymnasium).
     ``vectorization`` (gymnasium backend): ``sync`` (one process) or ``async`` (a process per env).
-    ``num_threads`` (EnvPool): worker threads, 0 = one per core.
+    ``num_threads`` (EnvPool): worker threads, 0 = one per core. ``mission`` and ``actions``: see
+    ``envs.make_env``; both backends apply them the same way.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
@@ -164,13 +166,13 @@ def make_vector_env(
         )
         raise ValueError(f"backend 'envpool' {why}")
     if backend == "envpool" or (backend == "auto" and not kwargs and envpool_supports(name)):
-        return _make_envpool(name, num_envs, seed, mission, num_threads)
-    return _make_gymnasium(env_id, num_envs, seed, vectorization, mission, kwargs)
+        return _make_envpool(name, num_envs, seed, mission, actions, num_threads)
+    return _make_gymnasium(env_id, num_envs, seed, vectorization, mission, actions, kwargs)
 
 
-def _make_gymnasium(env_id, num_envs, seed, vectorization, mission, kwargs) -> VectorEnv:
+def _make_gymnasium(env_id, num_envs, seed, vectorization, mission, actions, kwargs) -> VectorEnv:
     def factory():
-        return make_env(env_id, mission=mission, **kwargs)
+        return make_env(env_id, mission=mission, actions=actions, **kwargs)
 
     vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
     impl = vector_cls([factory] * num_envs, autoreset_mode=AutoresetMode.NEXT_STEP)
@@ -179,10 +181,12 @@ def _make_gymnasium(env_id, num_envs, seed, vectorization, mission, kwargs) -> V
     return env
 
 
-def _make_envpool(env_id, num_envs, seed, mission, num_threads) -> VectorEnv:
+def _make_envpool(env_id, num_envs, seed, mission, actions, num_threads) -> VectorEnv:
     import envpool
 
-    reference = make_env(env_id, mission=mission)  # the observation layout both backends share
+    # The observation layout and action set both backends share; a smaller action set keeps the first
+    # ids, so EnvPool takes the agent's actions unchanged.
+    reference = make_env(env_id, mission=mission, actions=actions)
     keep_mission = "mission" in reference.observation_space.spaces
     impl = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed,
                         num_threads=num_threads,

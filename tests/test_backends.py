@@ -78,3 +78,34 @@ def test_same_outcome_distribution_under_a_scripted_policy():
         se = np.sqrt(a.var() / len(a) + b.var() / len(b))
         assert abs(a.mean() - b.mean()) < 4 * se + 1e-9, (a.mean(), b.mean())
     assert (r_gym >= 0).all() and (r_gym <= 1).all() and (r_pool >= 0).all() and (r_pool <= 1).all()
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", "envpool"])
+def test_navigation_actions_and_a_cue_reading_oracle_wins(backend):
+    """With the three navigation actions, an agent that starts next to the cue (x = 1: four open cells
+    ahead, then the wall), reads it, walks to the hallway's end and turns to the matching object wins
+    every such episode: the cue is in the view and the actions keep their ids on both backends."""
+    env = make_vector_env("MiniGrid-MemoryS7-v0", 1, 0, backend=backend, actions="navigation")
+    assert env.single_action_space.n == 3
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    wins = episodes = 0
+    while episodes < 12:
+        image = obs["image"][0]  # [x, y, 3] view; the agent is at (3, 6) looking towards y = 0
+        ahead = [int(image[3, 6 - k, 0]) for k in range(1, 6)]
+        if ahead == [1, 1, 1, 1, 2]:  # empty x4, then wall: the x = 1 start, cue on the left
+            cue = image[2, 6, 0]
+            for _ in range(4):
+                step = env.step(np.array([FORWARD]))
+            left_object = step.obs["image"][0][1, 6, 0]
+            env.step(np.array([LEFT if left_object == cue else RIGHT]))
+            step = env.step(np.array([FORWARD]))
+            assert step.terminated[0]
+            wins += int(step.reward[0] > 0)
+            episodes += 1
+        else:
+            step = env.step(rng.integers(3, size=1))
+            while not (step.terminated[0] or step.truncated[0]):
+                step = env.step(rng.integers(3, size=1))
+        obs = env.step(np.array([LEFT])).obs  # the reset step
+    assert wins == episodes

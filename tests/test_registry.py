@@ -56,3 +56,12 @@ def test_popgym_tasks_come_as_dicts():
     assert obs["obs"].dtype.name == "int64"
     env = make_env("popgym-AutoencodeEasy-v0")  # a Tuple space becomes keys "0", "1"
     assert set(env.observation_space.spaces) == {"0", "1"}
+
+
+def test_minigrid_action_sets():
+    assert make_env("MiniGrid-MemoryS7-v0").action_space.n == 7
+    assert make_env("MiniGrid-MemoryS7-v0", actions="navigation").action_space.n == 3
+    with pytest.raises(ValueError, match="unknown actions 'move'; expected one of all, navigation"):
+        make_env("MiniGrid-MemoryS7-v0", actions="move")
+    with pytest.raises(ValueError, match="applies to MiniGrid ids only"):
+        make_env("PassiveVisualMatch-Easy-v0", actions="navigation")

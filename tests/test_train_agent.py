@@ -59,6 +59,11 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--config", "no/such.yaml"], "cannot read config file 'no/such.yaml'"),
         (["--agent", "ppo"], "agent must be one of impala, a2c, got 'ppo'"),
         (["--core-option", "gate_init=fancy"], "unknown gate_init 'fancy'"),
+        (["--runtime", "rays"], "runtime must be one of sync, async, ray, got 'rays'"),
+        (["--device", "tpu"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
+        (["--env-option", "actions=some"], "unknown actions 'some'; expected one of all, navigation"),
+        pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -132,3 +137,33 @@ def test_the_same_preset_command_resumes(tmp_path):
     first = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["updates"]
     run("--config", str(preset), "--total-frames", "400")  # same command, larger budget: resumes
     assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["updates"] > first
+
+
+def test_a_killed_ray_learner_resumes_from_its_last_checkpoint(tmp_path):
+    """SIGKILL (no handler runs) of the learner and its local Ray instance mid-run, then the same
+    command: the run continues from the last checkpoint, whose frames it reports."""
+    pytest.importorskip("ray")
+    import signal
+    import time
+
+    logdir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train_agent.py"), *FAST, "--runtime", "ray", "--total-frames",
+               "10000000", "--checkpoint-every-s", "0.5", "--logdir", str(logdir)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        latest = logdir / "checkpoints" / "latest.pt"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and (
+                not latest.exists() or torch.load(latest, weights_only=True)["frames"] < 2000):
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    saved = torch.load(latest, weights_only=True)["frames"]
+    assert saved >= 2000
+    result = run(*FAST, "--runtime", "ray", "--total-frames", str(saved + 2000), "--logdir", str(logdir))
+    assert "done: " in result.stdout
+    resumed = torch.load(latest, weights_only=True)["frames"]
+    assert saved + 2000 <= resumed <= saved + 2000 + 4 * 10  # one batch of 4 envs x 10 steps over

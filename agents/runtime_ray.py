@@ -1,0 +1,154 @@
+"""The ``ray`` runtime: the async runtime's actors as Ray actors, on one machine or a cluster.
+
+Each Ray actor owns a vector env and a CPU copy of the policy and returns whole unrolls (with the core
+state from before their first step, see ``agents.rollout``) plus the episodes that finished. The
+learner keeps ``requests_per_actor`` unroll requests in flight per actor, takes the first ready ones
+with ``ray.wait``, and sends the next request with a reference to the newest weights in the object
+store, so weights travel once per version, not once per request. An actor that dies is restarted by
+Ray (``max_restarts=-1``) and its lost request is sent again; the run goes on.
+
+Ray is an optional extra (``pip install 'gated-rl[ray]'``); this module imports it lazily.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+
+import torch
+
+from .rollout import Actor, Unroll
+from .runtime_async import flat_parameters, load_flat
+
+log = logging.getLogger(__name__)
+
+WAIT_S = 5.0
+
+
+def import_ray():
+    """``ray``, or a one-line ``ImportError`` naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("runtime 'ray' needs Ray: pip install 'gated-rl[ray]'") from None
+    return ray
+
+
+class UnrollWorker:
+    """What runs inside one Ray actor: a vector env, a CPU policy, one unroll buffer."""
+
+    def __init__(self, env_factory, model_factory, unroll_length: int, seed: int):
+        torch.set_num_threads(1)
+        self.env = env_factory(seed)
+        self.model = model = model_factory()  # its weights arrive with the first request
+        self.actor = Actor(self.env, model, seed)
+        self.buffer = Unroll.allocate(unroll_length, self.actor.obs, model.num_actions,
+                                      model.initial_state(self.env.num_envs))
+        self.version = -1
+
+    def collect(self, weights: torch.Tensor, version: int):
+        """One unroll acted with ``weights`` (loaded when ``version`` changed): ``(unroll, version,
+        episodes)``."""
+        if version != self.version:
+            load_flat(self.model, weights)
+            self.version = version
+        self.actor.collect(self.buffer)
+        return self.buffer, version, self.env.pop_episodes()
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+
+class RayRuntime:
+    """``num_actors`` Ray actors; batches of ``batch_size`` unrolls in arrival order.
+
+    ``address``: an existing cluster (``auto``, or what ``ray start --head`` prints) or ``None`` to
+    start a local Ray instance that this runtime also shuts down. ``model_factory``: a picklable zero-argument
+    callable building the policy's architecture on the actors (the weights follow from the object
+    store); without one the actors get a pickled copy of ``model``.
+    """
+
+    name = "ray"
+
+    def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int,
+                 num_actors: int = 1, address: str | None = None, requests_per_actor: int = 2,
+                 model_factory=None):
+        ray = self.ray = import_ray()
+        self._owns_ray = not ray.is_initialized() and address is None
+        if not ray.is_initialized():  # "local": a new instance even where a cluster is running
+            ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=True, configure_logging=False)
+        probe = env_factory(seed)
+        num_envs = probe.num_envs
+        probe.close()
+        self.batch_size = batch_size
+        self.frames_per_batch = unroll_length * num_envs * batch_size
+        self._model = model
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(UnrollWorker)
+        if model_factory is None:
+            model_factory = functools.partial(copy.deepcopy, copy.deepcopy(model).cpu())
+        self.workers = [remote.remote(env_factory, model_factory, unroll_length, seed + 7919 * (i + 1))
+                        for i in range(num_actors)]
+        self.version = 0
+        self.weights_ref = ray.put(flat_parameters(model).cpu())
+        self.in_flight: dict = {}  # object ref -> worker index
+        for index in range(num_actors):
+            for _ in range(requests_per_actor):
+                self._request(index)
+        self.restarts = 0
+        self._episodes: list[tuple[float, int]] = []
+        self._lag = 0.0
+
+    def _request(self, index: int) -> None:
+        ref = self.workers[index].collect.remote(self.weights_ref, self.version)
+        self.in_flight[ref] = index
+
+    def next_batch(self) -> Unroll:
+        ray = self.ray
+        unrolls, versions = [], []
+        while len(unrolls) < self.batch_size:
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_S)
+            if not ready:
+                continue
+            ref = ready[0]
+            index = self.in_flight.pop(ref)
+            try:
+                unroll, version, episodes = ray.get(ref)
+            except ray.exceptions.RayActorError as error:
+                # Ray restarts the actor (fresh env and core state, so the next unroll starts new
+                # episodes); the lost request is sent again.
+                self.restarts += 1
+                log.warning("ray actor %d died (%s); restarted", index, type(error).__name__)
+                self._request(index)
+                continue
+            self._request(index)
+            unrolls.append(unroll)
+            versions.append(version)
+            self._episodes += episodes
+        self._lag = self.version - sum(versions) / len(versions)
+        return Unroll.concat(unrolls)
+
+    def publish(self, version: int) -> None:
+        """Put the learner model's weights in the object store as ``version``."""
+        self.version = version
+        self.weights_ref = self.ray.put(flat_parameters(self._model).cpu())
+
+    def policy_lag(self) -> float:
+        return self._lag
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        episodes, self._episodes = self._episodes, []
+        return episodes
+
+    def worker_pids(self) -> list[int]:
+        return self.ray.get([w.pid.remote() for w in self.workers])
+
+    def close(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker, no_restart=True)
+        self.in_flight.clear()
+        if self._owns_ray:
+            self.ray.shutdown()

@@ -1,0 +1,128 @@
+"""Training frames/s of gated-rl against Stable-Baselines3-Contrib RecurrentPPO, same machine, same
+task, one run.
+
+    pip install -e '.[bench]'          # sb3-contrib, not a dependency of the package
+    python benchmarks/peers.py [--tasks MiniGrid-MemoryS7-v0 popgym-RepeatPreviousEasy-v0]
+
+For each task it measures, in this order and with nothing else running:
+- the raw random-action rate of our vector env (16 envs),
+- the learner's own rate when fed one unroll batch from memory (updates/s x frames per update),
+- gated-rl training through ``train_agent.py`` for each runtime (sync a2c, async impala, ray impala
+  when Ray is installed) with an ``lstm`` and a ``ur_lstm`` core of hidden size 128,
+- RecurrentPPO (8 envs, ``MlpLstmPolicy`` with an LSTM of 128, sb3 defaults otherwise).
+
+and prints a markdown table with each rate, its ratio to RecurrentPPO, and its ratio to the slower
+of the raw env rate and the learner rate (the issue's two goals: >= 10x and >= 40%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.train_speed import raw_rate, train_rate  # noqa: E402
+
+HIDDEN = 128
+NUM_ENVS = 16
+
+
+def learner_rate(env_id: str, core: str, agent: str, seconds: float) -> float:
+    """Frames/s of ``Learner.update`` on one batch collected beforehand (the config's defaults)."""
+    import torch
+
+    from agents.learner import Learner, learner_settings
+    from agents.runtime_sync import SyncRuntime
+    from configs import TrainConfig
+    from train_agent import build_model, env_factory, make_optimizer
+
+    config = TrainConfig().with_overrides({"env": env_id, "core": core, "agent": agent,
+                                           "hidden_size": HIDDEN, "num_envs": NUM_ENVS})
+    torch.set_num_threads(config.run.threads)
+    factory = env_factory(config)
+    probe = factory(0)
+    model = build_model(config, probe)
+    probe.close()
+    runtime = SyncRuntime(factory, model, config.agent.unroll_length, 1, seed=0)
+    batch = runtime.next_batch().clone()
+    runtime.close()
+    learner = Learner(model, make_optimizer(config, model), None, learner_settings(config.agent))
+    for _ in range(2):
+        learner.update(batch)
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        learner.update(batch)
+        updates += 1
+    return updates * runtime.frames_per_batch / (time.perf_counter() - start)
+
+
+def recurrent_ppo_rate(env_id: str, frames: int) -> float:
+    """Frames/s of sb3-contrib RecurrentPPO's ``learn`` (model construction excluded)."""
+    import gymnasium as gym
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from envs.registry import is_minigrid, resolve
+
+    name = resolve(env_id)
+
+    def make():
+        env = gym.make(name)
+        if is_minigrid(name):
+            from minigrid.wrappers import ImgObsWrapper
+
+            env = ImgObsWrapper(env)  # SB3 cannot take MiniGrid's mission string
+        return env
+
+    venv = make_vec_env(make, n_envs=8, seed=0)
+    model = RecurrentPPO("MlpLstmPolicy", venv, policy_kwargs={"lstm_hidden_size": HIDDEN},
+                         device="cpu", seed=0, verbose=0)
+    start = time.perf_counter()
+    model.learn(total_timesteps=frames)
+    return model.num_timesteps / (time.perf_counter() - start)
+
+
+def ray_installed() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+",
+                        default=["MiniGrid-MemoryS7-v0", "popgym-RepeatPreviousEasy-v0"])
+    parser.add_argument("--frames", type=int, default=300_000, help="gated-rl frames per run")
+    parser.add_argument("--sb3-frames", type=int, default=16_384)
+    parser.add_argument("--seconds", type=float, default=5.0, help="raw env and learner timing")
+    args = parser.parse_args()
+    runs = [("sync", "a2c"), ("async", "impala")] + ([("ray", "impala")] if ray_installed() else [])
+    print(f"python benchmarks/peers.py {' '.join(sys.argv[1:])}".strip())
+    for env_id in args.tasks:
+        raw = raw_rate(env_id, NUM_ENVS, args.seconds)
+        learner = learner_rate(env_id, "ur_lstm", "impala", args.seconds)
+        ppo = recurrent_ppo_rate(env_id, args.sb3_frames)
+        bound = min(raw, learner)
+        print(f"\n{env_id}: raw env {raw:,.0f} steps/s ({NUM_ENVS} envs), learner from memory "
+              f"{learner:,.0f} frames/s (ur_lstm impala), RecurrentPPO {ppo:,.0f} frames/s\n")
+        print("| trainer | core | frames/s | x RecurrentPPO | / min(raw env, learner) |")
+        print("|---|---|---:|---:|---:|")
+        print(f"| sb3-contrib RecurrentPPO (8 envs) | LSTM {HIDDEN} | {ppo:,.0f} | 1.0 | {ppo / bound:.2f} |")
+        with tempfile.TemporaryDirectory() as tmp:
+            for runtime, agent in runs:
+                for core in ("lstm", "ur_lstm"):
+                    rate = train_rate(env_id, core, runtime, agent, NUM_ENVS, args.frames,
+                                      Path(tmp) / f"{runtime}_{core}", ("--hidden-size", str(HIDDEN)))
+                    print(f"| gated-rl {runtime} {agent} ({NUM_ENVS} envs) | {core} {HIDDEN} | {rate:,.0f} | "
+                          f"{rate / ppo:.1f} | {rate / bound:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

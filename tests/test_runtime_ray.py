@@ -1,0 +1,87 @@
+"""The ray runtime on a local Ray instance (2 CPUs): replayable unrolls, weights through the object
+store, an actor killed mid-run is restarted and the run goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+from agents.runtime_ray import RayRuntime
+from envs import make_vector_env
+from tests.test_runtime_async import SCRIPTED, make_model
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    """One local Ray instance and one runtime (2 actors) shared by the tests, in file order: starting
+    Ray worker processes is the slow part."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
+             log_to_driver=False)
+    model = make_model()
+    rt = RayRuntime(_scripted_factory, model, unroll_length=6, batch_size=2, seed=0, num_actors=2)
+    yield rt, model
+    rt.close()
+    assert ray.is_initialized()  # a runtime leaves a Ray instance it did not start running
+    ray.shutdown()
+
+
+def _replays(model, batch) -> None:
+    out, _ = model.unroll(batch.obs, batch.last_action, batch.reward, batch.is_first, batch.initial_state)
+    torch.testing.assert_close(out.logits[:-1], batch.behaviour_logits[:-1])
+
+
+def test_batches_replay_exactly_what_the_actor_computed(runtime):
+    rt, model = runtime
+    for _ in range(3):
+        batch = rt.next_batch()
+        assert batch.action.shape == (7, 4)
+        _replays(model, batch)
+    assert rt.pop_episodes()
+
+
+def test_published_weights_reach_the_actors_and_lag_is_measured(runtime):
+    rt, model = runtime
+    with torch.no_grad():
+        model.policy.bias.fill_(5.0)
+        model.policy.weight.zero_()
+    rt.publish(1)
+    for _ in range(6):  # requests sent before the publish may still arrive first
+        batch = rt.next_batch()
+        if rt.policy_lag() == 0.0:
+            break
+    assert rt.policy_lag() == 0.0
+    torch.testing.assert_close(batch.behaviour_logits[0], torch.full_like(batch.behaviour_logits[0], 5.0))
+
+
+def test_a_killed_actor_is_restarted_and_the_run_goes_on(runtime):
+    rt, model = runtime
+    before = rt.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while rt.restarts == 0 and time.monotonic() < deadline:
+        _replays(model, rt.next_batch())
+    assert rt.restarts >= 1
+    for _ in range(4):  # the restarted actor's unrolls replay too (fresh env, fresh core state)
+        _replays(model, rt.next_batch())
+    after = _pids_once_restarted(rt, deadline)
+    assert after[1] == before[1] and after[0] not in before
+
+
+def _pids_once_restarted(rt, deadline):
+    while True:
+        try:
+            return rt.worker_pids()
+        except ray.exceptions.RayActorError:  # still restarting
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _scripted_factory(seed):
+    return make_vector_env(SCRIPTED, 2, seed)
