@@ -1,0 +1,232 @@
+"""The core comparison suite: cores x tasks x seeds through ``train_agent.py``, resumable, with a report.
+
+    python benchmarks/memory_suite.py quick                 # run (finished cells are skipped)
+    python benchmarks/memory_suite.py quick --jobs 2        # two cells at once (1 torch thread each)
+    python benchmarks/memory_suite.py quick --report        # write docs/RESULTS.md tables and docs/img/
+    python benchmarks/memory_suite.py quick --tasks MiniGrid-MemoryS7 --cores lstm,ur_lstm
+
+Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``). Each cell trains in
+``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by default, not committed), with the same
+command each time, so an interrupted cell resumes from its checkpoint. A finished cell writes one JSON
+file to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by default,
+committed):
+
+    suite, task, core, seed, command, machine, config (the resolved config.yaml), total_frames,
+    threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
+    frames_to_threshold (or null), auc (mean of the curve over the budget), wall_s (this session's
+    training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
+    gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import suite_stats  # noqa: E402
+
+SUITES_FILE = ROOT / "benchmarks" / "suites.yaml"
+GATE_SNAPSHOTS = 5
+CURVE_POINTS = 200
+
+
+@dataclass(frozen=True)
+class Cell:
+    suite: str
+    task: str
+    core: str
+    seed: int
+    spec: dict  # the task's entry in the suite file
+
+    @property
+    def key(self) -> Path:
+        return Path(self.suite) / self.task / self.core / f"seed{self.seed}"
+
+
+def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
+    suites = yaml.safe_load(Path(path).read_text())
+    if name not in suites:
+        raise SystemExit(f"memory_suite.py: error: unknown suite {name!r}; {path} defines "
+                         f"{', '.join(suites)}")
+    suite = suites[name]
+    for task, spec in suite["tasks"].items():
+        missing = {"config", "total_frames", "threshold"} - set(spec)
+        if missing:
+            raise SystemExit(f"memory_suite.py: error: task {task!r} lacks {', '.join(sorted(missing))}")
+    return suite
+
+
+def cells_of(name: str, suite: dict, tasks=None, cores=None) -> list[Cell]:
+    chosen_tasks = [t for t in suite["tasks"] if not tasks or t in tasks]
+    chosen_cores = [c for c in suite["cores"] if not cores or c in cores]
+    return [Cell(name, task, core, int(seed), suite["tasks"][task])
+            for task in chosen_tasks for core in chosen_cores for seed in suite["seeds"]]
+
+
+def train_command(cell: Cell, logdir: Path, threads: int) -> list[str]:
+    spec = cell.spec
+    command = ["train_agent.py", "--config", spec["config"], "--core", cell.core, "--seed", str(cell.seed),
+               "--total-frames", str(spec["total_frames"]), "--logdir", str(logdir),
+               "--threads", str(threads), "--checkpoint-every-s", "30"]
+    for key, value in (spec.get("options") or {}).items():
+        if key in ("env_options", "core_options"):
+            flag = "--env-option" if key == "env_options" else "--core-option"
+            for k, v in value.items():
+                command += [flag, f"{k}={v}"]
+        else:
+            command += [f"--{key.replace('_', '-')}", str(value)]
+    return command
+
+
+def machine() -> str:
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{os.cpu_count()} CPUs ({model}), torch {torch.__version__}, {platform.system()}"
+
+
+def read_curve(logdir: Path) -> list[list[float]]:
+    points = []
+    for line in (logdir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "charts/mean_return_100" in row:
+            points.append([int(row["frames"]), float(row["charts/mean_return_100"])])
+    if len(points) > CURVE_POINTS:
+        step = len(points) / CURVE_POINTS
+        points = [points[int(i * step)] for i in range(CURVE_POINTS - 1)] + [points[-1]]
+    return points
+
+
+def read_gates(logdir: Path) -> dict:
+    """Up to ``GATE_SNAPSHOTS`` evenly spaced histograms of every ``gates/<name>`` TensorBoard tag."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    events = event_accumulator.EventAccumulator(str(logdir), size_guidance={event_accumulator.HISTOGRAMS: 0})
+    events.Reload()
+    gates = {}
+    for tag in events.Tags().get("histograms", []):
+        if not tag.startswith("gates/"):
+            continue
+        history = events.Histograms(tag)
+        picks = sorted({round(i * (len(history) - 1) / (GATE_SNAPSHOTS - 1)) for i in range(GATE_SNAPSHOTS)})
+        gates[tag.removeprefix("gates/")] = [
+            {"frames": int(history[i].step), "limits": list(history[i].histogram_value.bucket_limit),
+             "counts": list(history[i].histogram_value.bucket)} for i in picks]
+    return gates
+
+
+def checkpoint_frames(logdir: Path) -> int:
+    latest = logdir / "checkpoints" / "latest.pt"
+    if not latest.exists():
+        return 0
+    import torch
+
+    return int(torch.load(latest, map_location="cpu", weights_only=True)["frames"])
+
+
+def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, dict | None]:
+    """Train one cell (resuming it if it was interrupted) and write its result; ``(status, record)``."""
+    out = results / cell.key.with_suffix(".json")
+    if out.exists():
+        return "skipped", json.loads(out.read_text())
+    logdir = work / cell.key
+    resumed_from = checkpoint_frames(logdir)
+    command = train_command(cell, logdir, threads)
+    start = time.monotonic()
+    log = logdir.parent / f"{logdir.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as handle:
+        proc = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        return f"failed (exit {proc.returncode}, see {log})", None
+    curve = read_curve(logdir)
+    spec = cell.spec
+    record = {
+        "suite": cell.suite, "task": cell.task, "core": cell.core, "seed": cell.seed,
+        "command": "python " + " ".join(command), "machine": machine(),
+        "config": yaml.safe_load((logdir / "config.yaml").read_text()),
+        "total_frames": spec["total_frames"], "threshold": spec["threshold"], "curve": curve,
+        "final_return": suite_stats.final_value(curve),
+        "frames_to_threshold": suite_stats.frames_to_threshold(curve, spec["threshold"]),
+        "auc": suite_stats.area_under_curve(curve, spec["total_frames"]),
+        "wall_s": round(time.monotonic() - start, 1), "resumed_from": resumed_from,
+        "gates": read_gates(logdir),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    tmp.replace(out)
+    return "done", record
+
+
+def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
+    threads = max(1, 2 // jobs) if jobs > 1 else 2
+    total, failures, start = len(cells), 0, time.monotonic()
+
+    def one(index_cell):
+        index, cell = index_cell
+        status, record = run_cell(cell, work, results, threads)
+        final = "" if record is None else f" final {record['final_return']:.3f}"
+        elapsed = time.monotonic() - start
+        print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
+              f"{status}{final}", flush=True)
+        return record is not None
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for ok in pool.map(one, enumerate(cells)):
+            failures += not ok
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", help="a suite name from the suites file (quick, paper, ...)")
+    parser.add_argument("--suites", type=Path, default=SUITES_FILE, help="suites YAML file")
+    parser.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
+    parser.add_argument("--cores", default="", help="comma-separated subset of the suite's cores")
+    parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="per-run result files")
+    parser.add_argument("--report", action="store_true", help="write the report instead of running")
+    parser.add_argument("--page", type=Path, default=ROOT / "docs" / "RESULTS.md")
+    parser.add_argument("--images", type=Path, default=ROOT / "docs" / "img")
+    args = parser.parse_args(argv)
+    suite = load_suite(args.suite, args.suites)
+    tasks = [t for t in args.tasks.split(",") if t]
+    cores = [c for c in args.cores.split(",") if c]
+    if args.report:
+        from benchmarks.suite_report import write_report
+
+        command = "python benchmarks/memory_suite.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        write_report(args.suite, suite, args.results, args.page, args.images, command)
+        print(f"wrote {args.page} and images in {args.images}")
+        return 0
+    cells = cells_of(args.suite, suite, tasks, cores)
+    print(f"suite {args.suite}: {len(cells)} cells, {args.jobs} at a time; results in {args.results}",
+          flush=True)
+    return run_suite(cells, args.work, args.results, args.jobs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The memory suite's report: a generated section of ``docs/RESULTS.md`` plus plots in ``docs/img/``.
+
+Only the text between ``<!-- memory-suite:NAME:begin -->`` and ``<!-- memory-suite:NAME:end -->`` is
+replaced (the section is appended when the markers are missing), so hand-written analysis elsewhere on
+the page stays. Every number in the section is computed from the result files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import suite_stats
+
+GATE_CORES = ("lstm", "ur_lstm")
+
+
+def load_results(results: Path, suite_name: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((results / suite_name).glob("*/*/seed*.json"))]
+
+
+def _pm(mean_half: tuple[float, float]) -> str:
+    mean, half = mean_half
+    return f"{mean:.3f}" if math.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def _frames(value) -> str:
+    return "-" if value is None else f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
+
+
+def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
+    lines = [f"| core | seeds | final return | reached {spec['threshold']} | frames to {spec['threshold']} "
+             "(median of those that reached it) | area under the curve |", "|---|---:|---:|---:|---:|---:|"]
+    for core in cores:
+        mine = [r for r in runs if r["core"] == core]
+        if not mine:
+            lines.append(f"| {core} | 0 | not run | | | |")
+            continue
+        s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
+        lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])} | {s['reached']}/{s['seeds']} | "
+                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |")
+    return lines
+
+
+def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[str]) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for core in cores:
+        curves = [r["curve"] for r in runs if r["core"] == core and r["curve"]]
+        if not curves:
+            continue
+        grid, mean, half = suite_stats.curve_band(curves, spec["total_frames"])
+        (line,) = ax.plot(grid, mean, label=f"{core} ({len(curves)})")
+        if len(curves) > 1:
+            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+    ax.axhline(spec["threshold"], color="grey", lw=0.8, ls="--")
+    ax.set(title=task, xlabel="frames", ylabel="mean return (last 100 episodes)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _histogram(runs: list[dict], gate: str, which: int):
+    """Bucket upper limits and counts summed over seeds, at snapshot ``which`` (0 first, -1 last)."""
+    totals: dict[float, float] = {}
+    frames = []
+    for run in runs:
+        snaps = run.get("gates", {}).get(gate)
+        if not snaps:
+            continue
+        snap = snaps[which]
+        frames.append(snap["frames"])
+        for limit, count in zip(snap["limits"], snap["counts"], strict=True):
+            totals[round(min(limit, 1.0), 2)] = totals.get(round(min(limit, 1.0), 2), 0.0) + count
+    if not totals:
+        return None
+    edges = np.round(np.linspace(0, 1, 51), 2)
+    counts = np.zeros(50)
+    for limit, count in totals.items():
+        counts[min(int(np.searchsorted(edges, limit, side="left")) - 1, 49) if limit > 0 else 0] += count
+    return edges, counts / max(counts.sum(), 1), int(np.median(frames))
+
+
+def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
+    """Forget and effective gate distributions of lstm and ur_lstm, early and late, plus a table."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cores = [c for c in GATE_CORES if any(r["core"] == c and r.get("gates") for r in runs)]
+    if not cores:
+        return []
+    fig, axes = plt.subplots(1, len(cores), figsize=(5 * len(cores), 3.2), squeeze=False)
+    rows = ["| core | gate | when (frames) | mean | fraction above 0.99 |", "|---|---|---:|---:|---:|"]
+    for ax, core in zip(axes[0], cores, strict=True):
+        mine = [r for r in runs if r["core"] == core]
+        for gate in ("forget", "effective"):
+            for which, style in ((0, ":"), (-1, "-")):
+                hist = _histogram(mine, gate, which)
+                if hist is None:
+                    continue
+                edges, density, frames = hist
+                centres = (edges[1:] + edges[:-1]) / 2
+                ax.plot(centres, density, style, label=f"{gate} @ {_frames(frames)}")
+                mean = float((centres * density).sum())
+                above = float(density[centres > 0.99].sum())
+                rows.append(f"| {core} | {gate} | {_frames(frames)} | {mean:.3f} | {above:.3f} |")
+        ax.set(title=f"{core} on {task}", xlabel="gate activation", ylabel="fraction of units")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return rows
+
+
+def write_report(suite_name: str, suite: dict, results: Path, page: Path, images: Path, command: str) -> None:
+    runs = load_results(results, suite_name)
+    cores = list(suite["cores"])
+    machines = sorted({r["machine"] for r in runs})
+    expected = len(suite["tasks"]) * len(cores) * len(suite["seeds"])
+    rel = lambda p: Path(os.path.relpath(Path(p).resolve(), page.parent.resolve())).as_posix()  # noqa: E731
+    out = [f"## Memory suite `{suite_name}`", "",
+           f"Runs: `python benchmarks/memory_suite.py {suite_name}`; this section: `{command}`. "
+           f"{len(runs)} of {expected} runs finished. Machine: {'; '.join(machines) or '-'}. "
+           f"Raw per-run results: `{rel(results / suite_name)}/` (format in `benchmarks/memory_suite.py`). "
+           "Final return is the mean return of the last 100 training episodes at the end of the budget; "
+           "intervals are 95% Student-t intervals over seeds; the area under the curve is the curve's "
+           "mean over the budget.", ""]
+    gate_task = None
+    for task, spec in suite["tasks"].items():
+        mine = [r for r in runs if r["task"] == task]
+        options = spec.get("options") or {}
+        out += [f"### {task}", "",
+                f"Preset `{spec['config']}`{' with ' + json.dumps(options) if options else ''}, "
+                f"{spec['total_frames']:,} frames per run, solved at a return of {spec['threshold']}.", ""]
+        out += task_table(task, spec, mine, cores)
+        if mine:
+            image = images / f"{suite_name}_{task}.png"
+            plot_task(image, task, spec, mine, cores)
+            out += ["", f"![{task}]({rel(image)})"]
+            if any(r.get("gates") for r in mine if r["core"] in GATE_CORES):
+                gate_task = task
+        out.append("")
+    if gate_task is not None:
+        image = images / f"{suite_name}_gates.png"
+        rows = gate_section(image, gate_task, [r for r in runs if r["task"] == gate_task])
+        out += ["### Gate saturation", "",
+                f"Distributions of the forget gate and the effective forget gate (with the refine gate "
+                f"applied; for `lstm` the two are the same gate) over all units at the first step of a "
+                f"training batch, summed over seeds, early (dotted) and late (solid) in training, on "
+                f"{gate_task}.", "", *rows, "", f"![gates]({rel(image)})", ""]
+    begin, end = f"<!-- memory-suite:{suite_name}:begin -->", f"<!-- memory-suite:{suite_name}:end -->"
+    block = "\n".join([begin, *out, end])
+    text = page.read_text() if page.exists() else "# Results\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)

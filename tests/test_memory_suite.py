@@ -1,0 +1,145 @@
+"""The comparison suite: aggregation on curves with known answers, and a tiny grid end to end
+(2 cores x 1 task x 2 seeds) with an interrupted cell that resumes, and the report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import suite_stats
+from benchmarks.memory_suite import cells_of, load_suite, train_command
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_interval_matches_the_t_formula():
+    mean, half = suite_stats.mean_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert half == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert math.isnan(suite_stats.mean_interval([0.5])[1])
+    assert suite_stats.mean_interval([0.7, 0.7, 0.7]) == (pytest.approx(0.7), pytest.approx(0.0, abs=1e-12))
+
+
+def test_frames_to_threshold_and_final_value():
+    curve = [[100, 0.1], [200, 0.5], [300, 0.95], [400, 0.8]]
+    assert suite_stats.frames_to_threshold(curve, 0.9) == 300
+    assert suite_stats.frames_to_threshold(curve, 0.5) == 200
+    assert suite_stats.frames_to_threshold(curve, 0.99) is None
+    assert suite_stats.final_value(curve) == 0.8
+
+
+def test_area_under_a_step_and_a_ramp():
+    assert suite_stats.area_under_curve([[0, 1.0], [1000, 1.0]], 1000) == pytest.approx(1.0)
+    assert suite_stats.area_under_curve([[0, 0.0], [1000, 1.0]], 1000) == pytest.approx(0.5)
+    # held flat before the first point and after the last: 0.2 on [0, 500], 0.2 -> 0.6 ramp to 1000
+    assert suite_stats.area_under_curve([[500, 0.2], [1000, 0.6]], 1000) == pytest.approx(0.3)
+    # points past the budget are ignored
+    assert suite_stats.area_under_curve([[0, 0.0], [1000, 0.0], [2000, 1.0]], 1000) == pytest.approx(0.0)
+
+
+def test_band_over_seeds():
+    curves = [[[0, 0.0], [100, 1.0]], [[0, 0.0], [100, 0.0]]]
+    grid, mean, half = suite_stats.curve_band(curves, 100, points=3)
+    np.testing.assert_allclose(grid, [0, 50, 100])
+    np.testing.assert_allclose(mean, [0.0, 0.25, 0.5])
+    np.testing.assert_allclose(half, 12.706 * np.array([0.0, 0.5, 1.0]) / np.sqrt(2) / np.sqrt(2))
+
+
+def test_summary_of_runs():
+    runs = [{"curve": [[0, 0.0], [100, 1.0]]}, {"curve": [[0, 0.0], [50, 0.95], [100, 0.9]]},
+            {"curve": [[0, 0.0], [100, 0.3]]}]
+    s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=100)
+    assert s["seeds"] == 3 and s["reached"] == 2
+    assert s["frames_to_threshold"] == 75.0  # median of 100 and 50
+    assert s["final"][0] == pytest.approx((1.0 + 0.9 + 0.3) / 3)
+
+
+def test_suites_file_defines_quick_and_paper():
+    quick = load_suite("quick")
+    assert {"mlp", "lstm", "gru", "ur_lstm", "ur_gru"} <= set(quick["cores"]) and len(quick["seeds"]) >= 3
+    paper = load_suite("paper")
+    assert {"goru", "on_lstm", "c_lstm", "o_gru"} <= set(paper["cores"]) and len(paper["seeds"]) >= 5
+    cells = cells_of("quick", quick, tasks=["MiniGrid-MemoryS7"], cores=["ur_lstm"])
+    assert [c.seed for c in cells] == quick["seeds"]
+    command = train_command(cells_of("quick", quick, tasks=["PassiveVisualMatch-Delay8"])[0],
+                            Path("x"), 1)
+    assert "--env-option" in command and "delay=8" in command and "--unroll-length" in command
+
+
+TINY = """
+tiny:
+  seeds: [0, 1]
+  cores: [mlp, ur_lstm]
+  tasks:
+    Recall: {config: recall_easy, options: {num_envs: 2, unroll_length: 10, hidden_size: 16,
+             torso_size: 16, runtime: sync, log_every_s: 0.2}, total_frames: 6000, threshold: 0.9}
+"""
+
+
+def suite(tmp_path, *args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
+                           "--suites", str(tmp_path / "suites.yaml"), "--work", str(tmp_path / "work"),
+                           "--results", str(tmp_path / "results"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@pytest.mark.slow
+def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
+    (tmp_path / "suites.yaml").write_text(TINY)
+    # Interrupt the first cell after its first checkpoint, as Ctrl-C would.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    slow = TINY.replace("total_frames: 6000", "total_frames: 60000000")
+    (tmp_path / "slow.yaml").write_text(slow)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
+                             "--suites", str(tmp_path / "slow.yaml"), "--work", str(tmp_path / "work"),
+                             "--results", str(tmp_path / "results")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    latest = tmp_path / "work" / "tiny" / "Recall" / "mlp" / "seed0" / "checkpoints" / "latest.pt"
+    deadline = time.monotonic() + 120
+    while not latest.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    assert latest.exists() and not (tmp_path / "results" / "tiny").exists()
+
+    result = suite(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(": done") == 4
+    files = sorted((tmp_path / "results" / "tiny").glob("*/*/seed*.json"))
+    assert len(files) == 4
+    records = {(r["core"], r["seed"]): r for r in (json.loads(f.read_text()) for f in files)}
+    interrupted = records[("mlp", 0)]
+    assert 0 < interrupted["resumed_from"] < 6000  # resumed from its checkpoint, not restarted
+    assert records[("mlp", 1)]["resumed_from"] == 0
+    for record in records.values():
+        assert record["curve"] and record["curve"][-1][0] >= 6000 - 20
+        assert record["final_return"] == record["curve"][-1][1]
+        assert record["config"]["core"]["core"] == record["core"]
+    assert set(records[("ur_lstm", 0)]["gates"]) >= {"forget", "refine", "effective"}
+    assert records[("mlp", 0)]["gates"] == {}
+
+    again = suite(tmp_path)  # finished cells are skipped
+    assert again.stdout.count(": skipped") == 4
+
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results\n\nHand-written text stays.\n")
+    report = suite(tmp_path, "--report", "--page", str(page), "--images", str(tmp_path / "img"))
+    assert report.returncode == 0, report.stderr
+    text = page.read_text()
+    assert "Hand-written text stays." in text and "4 of 4 runs finished" in text
+    assert "| ur_lstm | 2 |" in text and "| mlp | 2 |" in text
+    assert (tmp_path / "img" / "tiny_Recall.png").stat().st_size > 1000
+    assert (tmp_path / "img" / "tiny_gates.png").exists()
+    suite(tmp_path, "--report", "--page", str(page), "--images", str(tmp_path / "img"))
+    assert page.read_text().count("<!-- memory-suite:tiny:begin -->") == 1  # replaced, not appended
