@@ -31,6 +31,7 @@ import yaml
 from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from agents.learner import Learner, learner_settings
 from agents.networks import ActorCritic
+from agents.rollout import Actor
 from agents.run_logger import RunLogger
 from agents.runtime_ray import import_ray
 from agents.runtimes import make_runtime
@@ -357,25 +358,13 @@ def evaluate(args, overrides: dict) -> int:
     return 0
 
 
-@torch.no_grad()
 def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[float]:
-    """Run until ``episodes`` episodes finished, carrying the core state of every env."""
-    obs, is_first = env.reset(seed=EVAL_SEED)  # the seed the env was made with, on every backend
-    B = env.num_envs
-    state = model.initial_state(B)
-    last_action = torch.zeros(B, dtype=torch.long)
-    reward = torch.zeros(B)
-    is_first = torch.as_tensor(is_first)
+    """Run until ``episodes`` episodes finished, carrying the core state of every env (the actor's
+    own stepping; it resets the env with the seed it was made with, on every backend)."""
+    actor = Actor(env, model, EVAL_SEED)
     returns: list[float] = []
     while len(returns) < episodes:
-        obs_t = {k: torch.as_tensor(v) for k, v in obs.items()}
-        out, state = model.step(obs_t, last_action, reward, is_first, state)
-        action = out.logits.argmax(-1) if greedy else torch.multinomial(
-            torch.softmax(out.logits, -1), 1).squeeze(-1)
-        step = env.step(action.numpy())
-        obs, is_first = step.obs, torch.as_tensor(step.is_first)
-        reward = torch.where(is_first, 0.0, torch.as_tensor(step.reward))
-        last_action = torch.where(is_first, 0, action)
+        actor.step(greedy)
         returns += [r for r, _ in env.pop_episodes()]
     return returns[:episodes]
 

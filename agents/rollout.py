@@ -149,19 +149,27 @@ class Actor:
             self._write(unroll, t)
             if t == T:
                 break  # x_T is x_0 of the next unroll; its action is chosen there
-            obs = {k: _to_tensor(v) for k, v in self.obs.items()}
-            is_first = _to_tensor(self.is_first)
-            out, self.state = self.model.step(obs, _to_tensor(self.last_action),
-                                              _to_tensor(self.reward), is_first, self.state)
-            action = torch.multinomial(torch.softmax(out.logits, -1), 1, generator=self.generator)
-            action = action.squeeze(-1)
+            action, logits = self.step()
             unroll.action[t] = action
-            unroll.behaviour_logits[t] = out.logits
-            actions = action.numpy()
-            step = self.env.step(actions)
-            self.obs = step.obs
-            self.is_first = np.asarray(step.is_first, bool)
-            self.reward = np.where(self.is_first, 0.0, step.reward).astype(np.float32)
-            self.terminated = np.asarray(step.terminated, bool)
-            self.truncated = np.asarray(step.truncated, bool)
-            self.last_action = np.where(self.is_first, 0, actions).astype(np.int64)
+            unroll.behaviour_logits[t] = logits
+
+    @torch.no_grad()
+    def step(self, greedy: bool = False) -> tuple[Tensor, Tensor]:
+        """Act once in every env (sampled, or argmax with ``greedy``), carrying the core state and
+        swapping in the initial state where an episode starts; ``(action [B], logits [B, A])``."""
+        obs = {k: _to_tensor(v) for k, v in self.obs.items()}
+        out, self.state = self.model.step(obs, _to_tensor(self.last_action), _to_tensor(self.reward),
+                                          _to_tensor(self.is_first), self.state)
+        if greedy:
+            action = out.logits.argmax(-1)
+        else:
+            action = torch.multinomial(torch.softmax(out.logits, -1), 1, generator=self.generator).squeeze(-1)
+        actions = action.numpy()
+        step = self.env.step(actions)
+        self.obs = step.obs
+        self.is_first = np.asarray(step.is_first, bool)
+        self.reward = np.where(self.is_first, 0.0, step.reward).astype(np.float32)
+        self.terminated = np.asarray(step.terminated, bool)
+        self.truncated = np.asarray(step.truncated, bool)
+        self.last_action = np.where(self.is_first, 0, actions).astype(np.int64)
+        return action, out.logits

@@ -5,6 +5,8 @@
 For each core: outputs, final state and all parameter gradients of one unroll with resets on the GPU
 against the same core on the CPU (fp32, max abs difference reported, fails above ``--tol``); then
 forward+backward time on the GPU as a ratio to ``torch.nn.LSTM`` (cuDNN) of the same size.
+Then the learner: one ``Learner.update`` of the default preset's agent (MiniGrid-MemoryS7, ur_lstm)
+on a batch of ``--learner-batch`` unrolls held in memory, frames/s on the device and on the CPU.
 Exits 1 if any core breaks parity.
 """
 
@@ -57,6 +59,7 @@ def main() -> int:
     parser.add_argument("--H", type=int, default=256)
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script")
+    parser.add_argument("--learner-batch", type=int, default=8, help="unrolls per learner batch")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to check")
@@ -100,7 +103,39 @@ def main() -> int:
         print(f"\nPARITY FAILED (> {args.tol}): {', '.join(failed)}")
         return 1
     print(f"\nall {len(names)} cores match their CPU results within {args.tol}")
+    for batch in (1, args.learner_batch):
+        rates = {d: learner_rate(torch.device(d), batch) for d in (args.device, "cpu")}
+        print(f"learner (default preset, {batch} unroll(s) of 80 x 16): {rates[args.device]:,.0f} frames/s "
+              f"on {args.device}, {rates['cpu']:,.0f} on cpu", flush=True)
     return 0
+
+
+def learner_rate(device: torch.device, batch_size: int, seconds: float = 5.0) -> float:
+    """Frames/s of ``Learner.update`` for the default preset's agent on ``device``."""
+    from agents.learner import Learner, learner_settings
+    from agents.rollout import Unroll
+    from agents.runtime_sync import SyncRuntime
+    from configs import load_config
+    from train_agent import build_model, env_factory, make_optimizer
+
+    config = load_config("default")
+    factory = env_factory(config)
+    probe = factory(0)
+    model = build_model(config, probe)
+    probe.close()
+    runtime = SyncRuntime(factory, model, config.agent.unroll_length, 1, seed=0)
+    batch = Unroll.concat([runtime.next_batch().clone() for _ in range(batch_size)]).to(device)
+    runtime.close()
+    model.to(device)
+    learner = Learner(model, make_optimizer(config, model), None, learner_settings(config.agent))
+    learner.update(batch)
+    sync()
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        learner.update(batch)
+        updates += 1
+    sync()
+    return updates * batch.action[:-1].numel() / (time.perf_counter() - start)
 
 
 if __name__ == "__main__":
