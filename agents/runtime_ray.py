@@ -24,6 +24,7 @@ from .runtime_async import flat_parameters, load_flat
 log = logging.getLogger(__name__)
 
 WAIT_S = 5.0
+MAX_FAILURES_PER_ACTOR = 10  # lost requests in a row, per actor, before the run gives up
 
 
 def import_ray():
@@ -87,6 +88,10 @@ class RayRuntime:
         self.batch_size = batch_size
         self.frames_per_batch = unroll_length * num_envs * batch_size
         self._model = model
+        cpus = ray.available_resources().get("CPU", 0)
+        if num_actors > cpus:
+            log.warning("%d ray actors need a CPU each but the cluster has %g free; the others wait "
+                        "until CPUs join", num_actors, cpus)
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(UnrollWorker)
         if model_factory is None:
             model_factory = functools.partial(copy.deepcopy, copy.deepcopy(model).cpu())
@@ -98,7 +103,8 @@ class RayRuntime:
         for index in range(num_actors):
             for _ in range(requests_per_actor):
                 self._request(index)
-        self.restarts = 0
+        self.restarts = 0  # requests lost to dead actors (each death loses its in-flight requests)
+        self._failures_in_a_row = 0
         self._episodes: list[tuple[float, int]] = []
         self._lag = 0.0
 
@@ -108,22 +114,35 @@ class RayRuntime:
 
     def next_batch(self) -> Unroll:
         ray = self.ray
-        unrolls, versions = [], []
+        unrolls, versions, waited = [], [], 0.0
         while len(unrolls) < self.batch_size:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_S)
             if not ready:
+                waited += WAIT_S
+                if waited % 60 == 0:
+                    log.warning("no unroll from any ray actor for %d s (free resources: %s)", waited,
+                                ray.available_resources())
                 continue
+            waited = 0.0
             ref = ready[0]
             index = self.in_flight.pop(ref)
             try:
                 unroll, version, episodes = ray.get(ref)
+            except ray.exceptions.ActorDiedError as error:  # for good: its constructor failed
+                first = str(error).strip().splitlines()[0]
+                raise RuntimeError(f"ray actor {index} died and cannot restart: {first}") from None
             except ray.exceptions.RayActorError as error:
                 # Ray restarts the actor (fresh env and core state, so the next unroll starts new
-                # episodes); the lost request is sent again.
+                # episodes); the lost request is sent again, unless actors only ever fail.
                 self.restarts += 1
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row > MAX_FAILURES_PER_ACTOR * len(self.workers):
+                    raise RuntimeError(f"ray actors failed {self._failures_in_a_row} requests in a row "
+                                       f"without one unroll; last error: {error}") from None
                 log.warning("ray actor %d died (%s); restarted", index, type(error).__name__)
                 self._request(index)
                 continue
+            self._failures_in_a_row = 0
             self._request(index)
             unrolls.append(unroll)
             versions.append(version)

@@ -3,6 +3,7 @@ store, an actor killed mid-run is restarted and the run goes on."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -20,8 +21,9 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def runtime():
     """One local Ray instance and one runtime (2 actors) shared by the tests, in file order: starting
-    Ray worker processes is the slow part."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
+    Ray worker processes is the slow part. Three logical CPUs: one actor per CPU, plus one for the
+    last test's runtime."""
+    ray.init(address="local", num_cpus=3, include_dashboard=False, configure_logging=False,
              log_to_driver=False)
     model = make_model()
     rt = RayRuntime(_scripted_factory, model, unroll_length=6, batch_size=2, seed=0, num_actors=2)
@@ -31,7 +33,10 @@ def runtime():
     ray.shutdown()
 
 
-def _replays(model, batch) -> None:
+def _replays(model, batch, rt=None) -> None:
+    """The learner's re-run reproduces the actor's logits (when it acted with the current weights)."""
+    if rt is not None and rt.policy_lag() != 0:
+        return
     out, _ = model.unroll(batch.obs, batch.last_action, batch.reward, batch.is_first, batch.initial_state)
     torch.testing.assert_close(out.logits[:-1], batch.behaviour_logits[:-1])
 
@@ -65,10 +70,14 @@ def test_a_killed_actor_is_restarted_and_the_run_goes_on(runtime):
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 120
     while rt.restarts == 0 and time.monotonic() < deadline:
-        _replays(model, rt.next_batch())
+        _replays(model, rt.next_batch(), rt)
     assert rt.restarts >= 1
-    for _ in range(4):  # the restarted actor's unrolls replay too (fresh env, fresh core state)
-        _replays(model, rt.next_batch())
+    replayed = 0
+    while replayed < 4 and time.monotonic() < deadline:  # the restarted actor's unrolls replay too
+        batch = rt.next_batch()
+        replayed += rt.policy_lag() == 0
+        _replays(model, batch, rt)
+    assert replayed == 4
     after = _pids_once_restarted(rt, deadline)
     assert after[1] == before[1] and after[0] not in before
 
@@ -85,3 +94,20 @@ def _pids_once_restarted(rt, deadline):
 
 def _scripted_factory(seed):
     return make_vector_env(SCRIPTED, 2, seed)
+
+
+def test_an_actor_that_cannot_start_stops_the_run_with_an_error(runtime):
+    model = make_model()
+    factory = functools.partial(_failing_in_actors, os.getpid())
+    rt = RayRuntime(factory, model, unroll_length=4, batch_size=1, seed=0, num_actors=1)
+    try:
+        with pytest.raises(RuntimeError, match="ray actor 0 died and cannot restart"):
+            rt.next_batch()
+    finally:
+        rt.close()
+
+
+def _failing_in_actors(driver_pid, seed):
+    if os.getpid() != driver_pid:
+        raise OSError("this env cannot start on the actor's machine")
+    return _scripted_factory(seed)
