@@ -15,7 +15,8 @@ committed):
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
     frames_to_threshold (or null), auc (mean of the curve over the budget), wall_s (this session's
     training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
-    gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times)
+    gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times;
+    plus name_mean and name_above_0.99: [[frames, value], ...], the exact statistics of every log)
 """
 
 from __future__ import annotations
@@ -118,12 +119,19 @@ def read_curve(logdir: Path) -> list[list[float]]:
 
 
 def read_gates(logdir: Path) -> dict:
-    """Up to ``GATE_SNAPSHOTS`` evenly spaced histograms of every ``gates/<name>`` TensorBoard tag."""
+    """Up to ``GATE_SNAPSHOTS`` evenly spaced histograms of every ``gates/<name>`` TensorBoard tag, and
+    the ``gates/<name>_mean`` and ``gates/<name>_above_0.99`` series as ``[[frames, value], ...]``."""
     from tensorboard.backend.event_processing import event_accumulator
 
-    events = event_accumulator.EventAccumulator(str(logdir), size_guidance={event_accumulator.HISTOGRAMS: 0})
+    events = event_accumulator.EventAccumulator(
+        str(logdir), size_guidance={event_accumulator.HISTOGRAMS: 0, event_accumulator.SCALARS: 0})
     events.Reload()
     gates = {}
+    for tag in events.Tags().get("scalars", []):  # exact mean and fraction above 0.99, every log
+        if tag.startswith("gates/"):
+            series = events.Scalars(tag)
+            step = max(1, len(series) // CURVE_POINTS)
+            gates[tag.removeprefix("gates/")] = [[int(e.step), float(e.value)] for e in series[::step]]
     for tag in events.Tags().get("histograms", []):
         if not tag.startswith("gates/"):
             continue

@@ -71,25 +71,30 @@ def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[s
     return True
 
 
-def _histogram(runs: list[dict], gate: str, which: int):
-    """Bucket upper limits and counts summed over seeds, at snapshot ``which`` (0 first, -1 last)."""
-    totals: dict[float, float] = {}
-    frames = []
+def _cdf(runs: list[dict], gate: str, which: int):
+    """Cumulative distribution of a gate over units, all seeds pooled, at snapshot ``which`` (0 the
+    first, -1 the last): ``(bucket upper limits, fraction of units at or below, median frames)``.
+    A CDF uses TensorBoard's own (uneven) bucket limits, so nothing is re-binned."""
+    pairs, frames = [], []
     for run in runs:
         snaps = run.get("gates", {}).get(gate)
         if not snaps:
             continue
         snap = snaps[which]
         frames.append(snap["frames"])
-        for limit, count in zip(snap["limits"], snap["counts"], strict=True):
-            totals[round(min(limit, 1.0), 2)] = totals.get(round(min(limit, 1.0), 2), 0.0) + count
-    if not totals:
+        pairs += [(min(limit, 1.0), count) for limit, count in zip(snap["limits"], snap["counts"], strict=True)]
+    if not pairs:
         return None
-    edges = np.round(np.linspace(0, 1, 51), 2)
-    counts = np.zeros(50)
-    for limit, count in totals.items():
-        counts[min(int(np.searchsorted(edges, limit, side="left")) - 1, 49) if limit > 0 else 0] += count
-    return edges, counts / max(counts.sum(), 1), int(np.median(frames))
+    pairs.sort()
+    limits = np.array([p[0] for p in pairs])
+    cumulative = np.cumsum([p[1] for p in pairs])
+    return limits, cumulative / max(cumulative[-1], 1), int(np.median(frames))
+
+
+def _scalar_at(runs: list[dict], name: str, which: int) -> float:
+    """A logged gate statistic at the first (``which=0``) or last log, averaged over seeds."""
+    values = [run["gates"][name][which][1] for run in runs if run.get("gates", {}).get(name)]
+    return float(np.mean(values)) if values else math.nan
 
 
 def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
@@ -103,21 +108,22 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
     if not cores:
         return []
     fig, axes = plt.subplots(1, len(cores), figsize=(5 * len(cores), 3.2), squeeze=False)
-    rows = ["| core | gate | when (frames) | mean | fraction above 0.99 |", "|---|---|---:|---:|---:|"]
+    rows = ["| core | gate | when (frames, median over seeds) | mean | fraction above 0.99 |",
+            "|---|---|---:|---:|---:|"]
     for ax, core in zip(axes[0], cores, strict=True):
         mine = [r for r in runs if r["core"] == core]
         for gate in ("forget", "effective"):
             for which, style in ((0, ":"), (-1, "-")):
-                hist = _histogram(mine, gate, which)
-                if hist is None:
+                cdf = _cdf(mine, gate, which)
+                if cdf is None:
                     continue
-                edges, density, frames = hist
-                centres = (edges[1:] + edges[:-1]) / 2
-                ax.plot(centres, density, style, label=f"{gate} @ {_frames(frames)}")
-                mean = float((centres * density).sum())
-                above = float(density[centres > 0.99].sum())
-                rows.append(f"| {core} | {gate} | {_frames(frames)} | {mean:.3f} | {above:.3f} |")
-        ax.set(title=f"{core} on {task}", xlabel="gate activation", ylabel="fraction of units")
+                limits, fraction, frames = cdf
+                ax.step(limits, fraction, style, where="post", label=f"{gate} @ {_frames(frames)}")
+                mean = _scalar_at(mine, f"{gate}_mean", which)
+                above = _scalar_at(mine, f"{gate}_above_0.99", which)
+                rows.append(f"| {core} | {gate} | {_frames(frames)} | {mean:.3f} | {above:.4f} |")
+        ax.set(title=f"{core} on {task}", xlabel="gate activation", ylabel="fraction of units at or below",
+               xlim=(0, 1))
         ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,10 +164,12 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
         image = images / f"{suite_name}_gates.png"
         rows = gate_section(image, gate_task, [r for r in runs if r["task"] == gate_task])
         out += ["### Gate saturation", "",
-                f"Distributions of the forget gate and the effective forget gate (with the refine gate "
-                f"applied; for `lstm` the two are the same gate) over all units at the first step of a "
-                f"training batch, summed over seeds, early (dotted) and late (solid) in training, on "
-                f"{gate_task}.", "", *rows, "", f"![gates]({rel(image)})", ""]
+                f"Cumulative distributions of the forget gate and the effective forget gate (with the "
+                f"refine gate applied; for `lstm` the two are the same gate) over all units at the first "
+                f"step of a training batch, seeds pooled, early (dotted) and late (solid) in training, on "
+                f"{gate_task}; a jump at the right edge is saturation. The table gives the logged mean "
+                f"and fraction above 0.99 at the first and last log, averaged over seeds.", "", *rows, "",
+                f"![gates]({rel(image)})", ""]
     begin, end = f"<!-- memory-suite:{suite_name}:begin -->", f"<!-- memory-suite:{suite_name}:end -->"
     block = "\n".join([begin, *out, end])
     text = page.read_text() if page.exists() else "# Results\n"
