@@ -22,6 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.learner_speed import learner_rate  # noqa: E402
+from configs import load_config  # noqa: E402
 from cores import available_cores, make_core  # noqa: E402
 
 
@@ -104,39 +106,8 @@ def main() -> int:
         return 1
     print(f"\nall {len(names)} cores match their CPU results within {args.tol}")
     for batch in (1, args.learner_batch):
-        rates = {d: learner_rate(torch.device(d), batch) for d in (args.device, "cpu")}
+        rates = {d: learner_rate(load_config("default"), torch.device(d), batch)
+                 for d in (args.device, "cpu")}
         print(f"learner (default preset, {batch} unroll(s) of 80 x 16): {rates[args.device]:,.0f} frames/s "
               f"on {args.device}, {rates['cpu']:,.0f} on cpu", flush=True)
     return 0
-
-
-def learner_rate(device: torch.device, batch_size: int, seconds: float = 5.0) -> float:
-    """Frames/s of ``Learner.update`` for the default preset's agent on ``device``."""
-    from agents.learner import Learner, learner_settings
-    from agents.rollout import Unroll
-    from agents.runtime_sync import SyncRuntime
-    from configs import load_config
-    from train_agent import build_model, env_factory, make_optimizer
-
-    config = load_config("default")
-    factory = env_factory(config)
-    probe = factory(0)
-    model = build_model(config, probe)
-    probe.close()
-    runtime = SyncRuntime(factory, model, config.agent.unroll_length, 1, seed=0)
-    batch = Unroll.concat([runtime.next_batch().clone() for _ in range(batch_size)]).to(device)
-    runtime.close()
-    model.to(device)
-    learner = Learner(model, make_optimizer(config, model), None, learner_settings(config.agent))
-    learner.update(batch)
-    sync()
-    updates, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        learner.update(batch)
-        updates += 1
-    sync()
-    return updates * batch.action[:-1].numel() / (time.perf_counter() - start)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

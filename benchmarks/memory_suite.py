@@ -27,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -188,22 +189,38 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
 
 
 def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
+    """Run the cells, ``jobs`` at a time. Ctrl-C (or a cell interrupted by a signal) lets the running
+    cells save their checkpoints and starts no new one; the same command then resumes."""
     threads = max(1, 2 // jobs) if jobs > 1 else 2
-    total, failures, start = len(cells), 0, time.monotonic()
+    total, start = len(cells), time.monotonic()
+    stopping = threading.Event()
 
-    def one(index_cell):
+    def one(index_cell) -> bool:
         index, cell = index_cell
+        if stopping.is_set():
+            return False
         status, record = run_cell(cell, work, results, threads)
+        if status.startswith("failed (exit 130") or status.startswith("failed (exit -"):
+            stopping.set()
         final = "" if record is None else f" final {record['final_return']:.3f}"
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
               f"{status}{final}", flush=True)
         return record is not None
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for ok in pool.map(one, enumerate(cells)):
-            failures += not ok
-    return 1 if failures else 0
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        done = list(pool.map(one, enumerate(cells)))
+    except KeyboardInterrupt:
+        stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)  # the running cells save and exit on the same Ctrl-C
+        print("interrupted: the same command resumes", flush=True)
+        return 130
+    pool.shutdown()
+    if stopping.is_set():
+        print("interrupted: the same command resumes", flush=True)
+        return 130
+    return 0 if all(done) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,39 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
+from benchmarks.learner_speed import learner_rate  # noqa: E402
 from benchmarks.train_speed import raw_rate, train_rate  # noqa: E402
+from configs import TrainConfig  # noqa: E402
 
 HIDDEN = 128
 NUM_ENVS = 16
-
-
-def learner_rate(env_id: str, core: str, agent: str, seconds: float) -> float:
-    """Frames/s of ``Learner.update`` on one batch collected beforehand (the config's defaults)."""
-    import torch
-
-    from agents.learner import Learner, learner_settings
-    from agents.runtime_sync import SyncRuntime
-    from configs import TrainConfig
-    from train_agent import build_model, env_factory, make_optimizer
-
-    config = TrainConfig().with_overrides({"env": env_id, "core": core, "agent": agent,
-                                           "hidden_size": HIDDEN, "num_envs": NUM_ENVS})
-    torch.set_num_threads(config.run.threads)
-    factory = env_factory(config)
-    probe = factory(0)
-    model = build_model(config, probe)
-    probe.close()
-    runtime = SyncRuntime(factory, model, config.agent.unroll_length, 1, seed=0)
-    batch = runtime.next_batch().clone()
-    runtime.close()
-    learner = Learner(model, make_optimizer(config, model), None, learner_settings(config.agent))
-    for _ in range(2):
-        learner.update(batch)
-    updates, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        learner.update(batch)
-        updates += 1
-    return updates * runtime.frames_per_batch / (time.perf_counter() - start)
 
 
 def recurrent_ppo_rate(env_id: str, frames: int) -> float:
@@ -107,7 +82,10 @@ def main() -> None:
     print(f"python benchmarks/peers.py {' '.join(sys.argv[1:])}".strip())
     for env_id in args.tasks:
         raw = raw_rate(env_id, NUM_ENVS, args.seconds)
-        learner = learner_rate(env_id, "ur_lstm", "impala", args.seconds)
+        config = TrainConfig().with_overrides({"env": env_id, "core": "ur_lstm", "agent": "impala",
+                                               "hidden_size": HIDDEN, "num_envs": NUM_ENVS})
+        torch.set_num_threads(config.run.threads)
+        learner = learner_rate(config, torch.device("cpu"), seconds=args.seconds)
         ppo = recurrent_ppo_rate(env_id, args.sb3_frames)
         bound = min(raw, learner)
         print(f"\n{env_id}: raw env {raw:,.0f} steps/s ({NUM_ENVS} envs), learner from memory "

@@ -7,7 +7,7 @@ import importlib
 
 import gymnasium as gym
 
-from .observations import DictObservation, MiniGridObservation
+from .observations import DictObservation, MiniGridObservation, check_minigrid_actions
 from .visual_match import DELAYS, register_visual_match
 
 POPGYM_PREFIX = "popgym-"
@@ -95,6 +95,7 @@ def make_env(env_id: str, *, mission: str = "auto", actions: str = "all", render
     Other keyword arguments go to ``gymnasium.make``.
     """
     name = resolve(env_id)
+    check_minigrid_actions(actions)
     if actions != "all" and not is_minigrid(name):
         raise ValueError(f"actions={actions!r} applies to MiniGrid ids only, not {env_id!r}")
     if render_mode is not None:

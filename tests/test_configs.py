@@ -26,7 +26,7 @@ def test_field_names_are_unique_and_documented():
         ({"total_frames": 0}, "total_frames must be a positive integer, got 0"),
         ({"discount": 1.5}, r"discount must be in \[0, 1\], got 1.5"),
         ({"agent": "ppo"}, "agent must be one of impala, a2c, got 'ppo'"),
-        ({"runtime": "ray"}, "runtime must be one of sync, async, got 'ray'"),
+        ({"runtime": "rays"}, "runtime must be one of sync, async, ray, got 'rays'"),
         ({"num_envs": -1}, "num_envs must be a positive integer, got -1"),
         ({"learning_rat": 1.0}, r"unknown config key 'learning_rat' \(did you mean learning_rate\?\)"),
     ],

@@ -81,7 +81,7 @@ tiny:
   cores: [mlp, ur_lstm]
   tasks:
     Recall: {config: recall_easy, options: {num_envs: 2, unroll_length: 10, hidden_size: 16,
-             torso_size: 16, runtime: sync, log_every_s: 0.2}, total_frames: 6000, threshold: 0.9}
+             torso_size: 16, runtime: sync, log_every_s: 0.2}, total_frames: 10000, threshold: 0.9}
 """
 
 
@@ -96,22 +96,25 @@ def suite(tmp_path, *args, **kwargs):
 @pytest.mark.slow
 def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     (tmp_path / "suites.yaml").write_text(TINY)
-    # Interrupt the first cell after its first checkpoint, as Ctrl-C would.
+    # Interrupt the first cell as soon as it logs, as Ctrl-C would: it saves a checkpoint and exits.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    slow = TINY.replace("total_frames: 6000", "total_frames: 60000000")
-    (tmp_path / "slow.yaml").write_text(slow)
     proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
-                             "--suites", str(tmp_path / "slow.yaml"), "--work", str(tmp_path / "work"),
+                             "--suites", str(tmp_path / "suites.yaml"), "--work", str(tmp_path / "work"),
                              "--results", str(tmp_path / "results")], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    latest = tmp_path / "work" / "tiny" / "Recall" / "mlp" / "seed0" / "checkpoints" / "latest.pt"
-    deadline = time.monotonic() + 120
-    while not latest.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=60)
-    assert latest.exists() and not (tmp_path / "results" / "tiny").exists()
+    first = tmp_path / "work" / "tiny" / "Recall" / "mlp" / "seed0"
+    try:
+        deadline = time.monotonic() + 120
+        while not (first / "metrics.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 130  # the running cell saved; no new cell started
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert (first / "checkpoints" / "latest.pt").exists() and not (tmp_path / "results" / "tiny").exists()
+    assert not (tmp_path / "work" / "tiny" / "Recall" / "mlp" / "seed1").exists()
 
     result = suite(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -120,10 +123,10 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     assert len(files) == 4
     records = {(r["core"], r["seed"]): r for r in (json.loads(f.read_text()) for f in files)}
     interrupted = records[("mlp", 0)]
-    assert 0 < interrupted["resumed_from"] < 6000  # resumed from its checkpoint, not restarted
+    assert 0 < interrupted["resumed_from"] < 10000  # resumed from its checkpoint, not restarted
     assert records[("mlp", 1)]["resumed_from"] == 0
     for record in records.values():
-        assert record["curve"] and record["curve"][-1][0] >= 6000 - 20
+        assert record["curve"] and record["curve"][-1][0] >= 10000 - 20
         assert record["final_return"] == record["curve"][-1][1]
         assert record["config"]["core"]["core"] == record["core"]
     assert set(records[("ur_lstm", 0)]["gates"]) >= {"forget", "refine", "effective"}

@@ -1,0 +1,55 @@
+"""The learner's own speed: ``Learner.update`` on unrolls held in memory (no acting), in frames/s.
+
+Shared by ``peers.py`` (the "learner from memory" bound) and ``gpu_check.py`` (CUDA vs CPU). Builds the
+agent the way ``train_agent.py`` does (``nothing imports the composition root``, so it is rebuilt here
+from the same parts).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from agents.learner import Learner, learner_settings
+from agents.networks import ActorCritic
+from agents.rollout import Unroll
+from agents.runtime_sync import SyncRuntime
+from configs import TrainConfig
+from cores import make_core
+from envs import make_vector_env
+
+
+def learner_rate(config: TrainConfig, device: torch.device, batch_size: int = 1, seconds: float = 5.0) -> float:
+    """Frames/s of ``Learner.update`` for ``config``'s agent on ``device``, ``batch_size`` unrolls of
+    ``unroll_length x num_envs`` collected once beforehand (Adam, constant learning rate)."""
+    e, c, a = config.env, config.core, config.agent
+
+    def factory(seed):
+        return make_vector_env(e.env, e.num_envs, seed, backend=e.env_backend, **e.env_options)
+
+    probe = factory(0)
+    num_actions = int(probe.single_action_space.n)
+    core = make_core(c.core, ActorCritic.core_input_size(c.torso_size, num_actions), c.hidden_size,
+                     **c.core_options)
+    model = ActorCritic(probe.observation_description, num_actions, core, c.torso_size)
+    probe.close()
+    runtime = SyncRuntime(factory, model, a.unroll_length, 1, seed=0)
+    batch = Unroll.concat([runtime.next_batch().clone() for _ in range(batch_size)]).to(device)
+    runtime.close()
+    model.to(device)
+    learner = Learner(model, torch.optim.Adam(model.parameters(), lr=a.learning_rate), None,
+                      learner_settings(a))
+    learner.update(batch)
+    _sync(device)
+    updates, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        learner.update(batch)
+        updates += 1
+    _sync(device)
+    return updates * batch.action[:-1].numel() / (time.perf_counter() - start)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
