@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -153,8 +154,13 @@ def checkpoint_frames(logdir: Path) -> int:
     return int(torch.load(latest, map_location="cpu", weights_only=True)["frames"])
 
 
+class CellInterruptedError(Exception):
+    """The cell's trainer stopped on a signal (it saved a checkpoint; the same command resumes)."""
+
+
 def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, dict | None]:
-    """Train one cell (resuming it if it was interrupted) and write its result; ``(status, record)``."""
+    """Train one cell (resuming it if it was interrupted) and write its result; ``(status, record)``.
+    Raises ``CellInterruptedError`` when the trainer stopped on SIGINT or SIGTERM."""
     out = results / cell.key.with_suffix(".json")
     if out.exists():
         return "skipped", json.loads(out.read_text())
@@ -166,6 +172,8 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle:
         proc = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    if proc.returncode in (130, -signal.SIGINT, -signal.SIGTERM):
+        raise CellInterruptedError
     if proc.returncode != 0:
         return f"failed (exit {proc.returncode}, see {log})", None
     curve = read_curve(logdir)
@@ -199,9 +207,11 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         index, cell = index_cell
         if stopping.is_set():
             return False
-        status, record = run_cell(cell, work, results, threads)
-        if status.startswith("failed (exit 130") or status.startswith("failed (exit -"):
+        try:
+            status, record = run_cell(cell, work, results, threads)
+        except CellInterruptedError:
             stopping.set()
+            status, record = "interrupted (checkpoint saved)", None
         final = "" if record is None else f" final {record['final_return']:.3f}"
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "

@@ -18,6 +18,7 @@ of the raw env rate and the learner rate (the issue's two goals: >= 10x and >= 4
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import time
@@ -62,14 +63,6 @@ def recurrent_ppo_rate(env_id: str, frames: int) -> float:
     return model.num_timesteps / (time.perf_counter() - start)
 
 
-def ray_installed() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+",
@@ -78,7 +71,9 @@ def main() -> None:
     parser.add_argument("--sb3-frames", type=int, default=16_384)
     parser.add_argument("--seconds", type=float, default=5.0, help="raw env and learner timing")
     args = parser.parse_args()
-    runs = [("sync", "a2c"), ("async", "impala")] + ([("ray", "impala")] if ray_installed() else [])
+    runs = [("sync", "a2c"), ("async", "impala")]
+    if importlib.util.find_spec("ray"):
+        runs.append(("ray", "impala"))
     print(f"python benchmarks/peers.py {' '.join(sys.argv[1:])}".strip())
     for env_id in args.tasks:
         raw = raw_rate(env_id, NUM_ENVS, args.seconds)

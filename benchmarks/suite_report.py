@@ -46,13 +46,24 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
     return lines
 
 
-def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[str]) -> bool:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[str]) -> None:
+    fig, ax = _pyplot().subplots(figsize=(6, 3.6))
     for core in cores:
         curves = [r["curve"] for r in runs if r["core"] == core and r["curve"]]
         if not curves:
@@ -64,11 +75,7 @@ def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[s
     ax.axhline(spec["threshold"], color="grey", lw=0.8, ls="--")
     ax.set(title=task, xlabel="frames", ylabel="mean return (last 100 episodes)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    _save(fig, path)
 
 
 def _cdf(runs: list[dict], gate: str, which: int):
@@ -99,15 +106,10 @@ def _scalar_at(runs: list[dict], name: str, which: int) -> float:
 
 def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
     """Forget and effective gate distributions of lstm and ur_lstm, early and late, plus a table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cores = [c for c in GATE_CORES if any(r["core"] == c and r.get("gates") for r in runs)]
     if not cores:
         return []
-    fig, axes = plt.subplots(1, len(cores), figsize=(5 * len(cores), 3.2), squeeze=False)
+    fig, axes = _pyplot().subplots(1, len(cores), figsize=(5 * len(cores), 3.2), squeeze=False)
     rows = ["| core | gate | when (frames, median over seeds) | mean | fraction above 0.99 |",
             "|---|---|---:|---:|---:|"]
     for ax, core in zip(axes[0], cores, strict=True):
@@ -125,10 +127,7 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
         ax.set(title=f"{core} on {task}", xlabel="gate activation", ylabel="fraction of units at or below",
                xlim=(0, 1))
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return rows
 
 
