@@ -13,23 +13,66 @@ import torch
 from torch import Tensor, nn
 
 from cores.base import Core, State, select_state
+from cores.cache import InferenceCache
 
 
 class MiniGridImageEncoder(nn.Module):
-    """Symbolic ``[N, W, H, 3]`` grid -> features. Each cell is embedded as the sum of learned
-    embeddings of its object, colour and state, the cells are flattened, and a linear layer mixes
-    them. (A 3x3 convolution stack measured ~1 ms per 16 frames on the reference CPU, 8x this.)"""
+    """Symbolic ``[N, W, H, 3]`` grid -> ``[N, out_size]`` features. Each cell is embedded as the sum of
+    learned embeddings of its object, colour and state, the cells are flattened, and a linear layer
+    mixes them, then ReLU. (A 3x3 convolution stack measured ~1 ms per 16 frames on the reference
+    CPU, 8x this.)
+
+    Computed as one ``embedding_bag``: the linear layer applied to a cell's embedding depends only on
+    the cell's position and value, so a table ``[W * H * V, out_size]`` of those products (rebuilt from
+    the parameters, cached while autograd is off) is summed over the ``3 W H`` (position, value)
+    pairs of a frame. Same function and parameters as embedding, flattening and ``nn.Linear``, but
+    ~2.5x faster for the actor's 16 frames and ~3x for a learner batch of 1280 frames (forward and
+    backward) on the reference CPU.
+    """
 
     def __init__(self, shape, num_values, out_size: int, embed_size: int = 16):
         super().__init__()
+        width, height, channels = shape
+        self.num_cells, self.num_values = width * height, int(sum(num_values))
         self.offsets = nn.Buffer(torch.tensor([0, *num_values[:-1]]).cumsum(0), persistent=False)
-        self.embed = nn.Embedding(int(sum(num_values)), embed_size)
-        width, height, _ = shape
-        self.out = nn.Sequential(nn.Linear(width * height * embed_size, out_size), nn.ReLU())
+        self.cell_base = nn.Buffer(torch.arange(self.num_cells).view(1, -1, 1) * self.num_values,
+                                   persistent=False)
+        self.embed = nn.Embedding(self.num_values, embed_size)
+        self.out = nn.Sequential(nn.Linear(self.num_cells * embed_size, out_size), nn.ReLU())
+        self._table = InferenceCache()
+
+    def table(self) -> Tensor:
+        """``[W * H * V, out_size]``: row ``p * V + v`` is the linear layer's response to value ``v``
+        (object, colour and state ids offset into one vocabulary) at cell ``p``."""
+        linear = self.out[0]
+        return self._table.get((linear.weight, self.embed.weight), lambda: torch.einsum(
+            "ope,ve->pvo", linear.weight.view(linear.out_features, self.num_cells, -1),
+            self.embed.weight).reshape(self.num_cells * self.num_values, linear.out_features))
 
     def forward(self, image: Tensor) -> Tensor:
-        cells = self.embed(image.long() + self.offsets).sum(-2)  # [N, W, H, E]
-        return self.out(cells.flatten(1))
+        n = image.shape[0]
+        index = image.long().view(n, self.num_cells, -1) + self.offsets + self.cell_base
+        mixed = _RowSum.apply(index.view(n, -1), self.table())
+        return torch.relu(mixed + self.out[0].bias)
+
+
+class _RowSum(torch.autograd.Function):
+    """``(index [N, K], table [R, O]) -> [N, O]``: the sum of the ``K`` table rows each row of
+    ``index`` names, which must be distinct within a row. Forward is ``embedding_bag``; backward is
+    one matmul with the 0/1 matrix of named rows, 2x faster on the CPU than ``embedding_bag``'s
+    sort-based backward for a learner batch."""
+
+    @staticmethod
+    def forward(ctx, index: Tensor, table: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.num_rows = table.shape[0]
+        return nn.functional.embedding_bag(index, table, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        named = grad.new_zeros(index.shape[0], ctx.num_rows).scatter_(1, index, 1.0)
+        return None, named.t() @ grad
 
 
 class Torso(nn.Module):

@@ -139,7 +139,7 @@ class Actor:
         unroll.is_first[t] = _to_tensor(self.is_first)
         unroll.last_action[t] = _to_tensor(self.last_action)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def collect(self, unroll: Unroll) -> None:
         """Fill ``unroll`` (``T + 1`` steps) in place, continuing from where the last one ended."""
         T = unroll.action.shape[0] - 1
@@ -153,7 +153,7 @@ class Actor:
             unroll.action[t] = action
             unroll.behaviour_logits[t] = logits
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def step(self, greedy: bool = False) -> tuple[Tensor, Tensor]:
         """Act once in every env (sampled, or argmax with ``greedy``), carrying the core state and
         swapping in the initial state where an episode starts; ``(action [B], logits [B, A])``."""

@@ -7,6 +7,7 @@ from the same parts).
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -20,20 +21,30 @@ from cores import make_core
 from envs import make_vector_env
 
 
-def learner_rate(config: TrainConfig, device: torch.device, batch_size: int = 1, seconds: float = 5.0) -> float:
-    """Frames/s of ``Learner.update`` for ``config``'s agent on ``device``, ``batch_size`` unrolls of
-    ``unroll_length x num_envs`` collected once beforehand (Adam, constant learning rate)."""
-    e, c, a = config.env, config.core, config.agent
-
-    def factory(seed):
-        return make_vector_env(e.env, e.num_envs, seed, backend=e.env_backend, **e.env_options)
-
+def build_agent(config: TrainConfig):
+    """``(model, env_factory)`` for ``config``, built like ``train_agent.build_model`` does;
+    ``env_factory(seed)`` makes the config's vector env (picklable, for actor processes)."""
+    c = config.core
+    factory = functools.partial(_make_env, config.env)
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
     core = make_core(c.core, ActorCritic.core_input_size(c.torso_size, num_actions), c.hidden_size,
                      **c.core_options)
     model = ActorCritic(probe.observation_description, num_actions, core, c.torso_size)
     probe.close()
+    return model, factory
+
+
+def _make_env(env_config, seed: int):
+    e = env_config
+    return make_vector_env(e.env, e.num_envs, seed, backend=e.env_backend, **e.env_options)
+
+
+def learner_rate(config: TrainConfig, device: torch.device, batch_size: int = 1, seconds: float = 5.0) -> float:
+    """Frames/s of ``Learner.update`` for ``config``'s agent on ``device``, ``batch_size`` unrolls of
+    ``unroll_length x num_envs`` collected once beforehand (Adam, constant learning rate)."""
+    a = config.agent
+    model, factory = build_agent(config)
     runtime = SyncRuntime(factory, model, a.unroll_length, 1, seed=0)
     batch = Unroll.concat([runtime.next_batch().clone() for _ in range(batch_size)]).to(device)
     runtime.close()

@@ -15,7 +15,7 @@ STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 # package -> (third-party roots it may import, our packages/modules it may import)
 ALLOWED = {
     "cores": ({"torch"}, {"cores"}),
-    "agents": ({"torch", "numpy", "ray"}, {"agents", "cores.base"}),
+    "agents": ({"torch", "numpy", "ray"}, {"agents", "cores.base", "cores.cache"}),
     "envs": ({"gymnasium", "minigrid", "numpy", "envpool", "popgym"}, {"envs"}),
     "configs": ({"yaml"}, {"configs"}),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.networks import ActorCritic
+from agents.networks import ActorCritic, MiniGridImageEncoder
 from cores import make_core
 
 DESCRIPTION = {
@@ -68,3 +68,38 @@ def test_gate_activations_reset_where_an_episode_starts():
 def test_core_of_the_wrong_size_is_refused():
     with pytest.raises(ValueError, match="core input_size is 10; this agent feeds it 38"):
         ActorCritic(DESCRIPTION, 5, make_core("lstm", 10, 16), 32)
+
+
+def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
+    """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""
+    cells = encoder.embed(image.long() + encoder.offsets).sum(-2)
+    return encoder.out(cells.flatten(1))
+
+
+def test_image_encoder_equals_its_definition_with_and_without_autograd():
+    torch.manual_seed(0)
+    encoder = MiniGridImageEncoder((7, 7, 3), (11, 6, 4), 32)
+    image = torch.stack([torch.randint(0, n, (5, 7, 7)) for n in (11, 6, 4)], -1).to(torch.uint8)
+    expected = reference_encoding(encoder, image)
+    torch.testing.assert_close(encoder(image), expected)
+    reference_grads = torch.autograd.grad(expected.square().sum(), list(encoder.parameters()))
+    grads = torch.autograd.grad(encoder(image).square().sum(), list(encoder.parameters()))
+    for got, want in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(image), expected)
+
+
+def test_image_encoder_cache_follows_parameter_updates():
+    torch.manual_seed(0)
+    encoder = MiniGridImageEncoder((7, 7, 3), (11, 6, 4), 32)
+    image = torch.stack([torch.randint(0, n, (4, 7, 7)) for n in (11, 6, 4)], -1)
+    with torch.no_grad():
+        encoder(image)  # fills the cache
+    optimizer = torch.optim.SGD(encoder.parameters(), lr=0.5)
+    encoder(image).sum().backward()
+    optimizer.step()
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(image), reference_encoding(encoder, image))
+        encoder.load_state_dict({k: torch.zeros_like(v) for k, v in encoder.state_dict().items()})
+        assert encoder(image).abs().max() == 0
