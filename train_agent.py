@@ -319,10 +319,11 @@ def train(config: TrainConfig, resume: bool) -> int:
         logger.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    mean = logger.mean_return()
+    mean, success = logger.mean_return(), logger.success_rate()
     status = f"stopped by signal {stop['signal']}" if stop["signal"] else "done"
     print(f"{status}: {progress.frames:,} frames, mean return of the last "
-          f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}")
+          f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}"
+          + ("" if success is None else f", success rate {success:.3f}"))
     print(f"curves: tensorboard --logdir {logdir}    resume: python {PROG} --logdir {logdir}")
     return 130 if stop["signal"] == signal.SIGINT else 0
 
@@ -346,11 +347,16 @@ def evaluate(args, overrides: dict) -> int:
         raise ConfigError(str(error)) from None
     model.load_state_dict(checkpoint["model"])
     model.eval()
-    returns = play(model, env, args.episodes, args.greedy)
+    episodes = play(model, env, args.episodes, args.greedy)
     env.close()
+    returns = [episode[0] for episode in episodes]
     result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
+    verdicts = [episode[2] for episode in episodes if episode[2] is not None]
+    success = f", success rate {np.mean(verdicts):.3f}" if verdicts else ""
+    if verdicts:
+        result["success_rate"] = float(np.mean(verdicts))
     (logdir / "eval.json").write_text(json.dumps(result, indent=2))
-    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f} "
+    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success} "
           f"(written to {logdir / 'eval.json'})")
     if args.video:
         for path in record_videos(model, config, logdir / "videos", min(args.episodes, 3), args.greedy):
@@ -358,15 +364,16 @@ def evaluate(args, overrides: dict) -> int:
     return 0
 
 
-def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[float]:
+def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list:
     """Run until ``episodes`` episodes finished, carrying the core state of every env (the actor's
-    own stepping; it resets the env with the seed it was made with, on every backend)."""
+    own stepping; it resets the env with the seed it was made with, on every backend); returns
+    their ``(return, length, success)``."""
     actor = Actor(env, model, EVAL_SEED)
-    returns: list[float] = []
-    while len(returns) < episodes:
+    finished: list = []
+    while len(finished) < episodes:
         actor.step(greedy)
-        returns += [r for r, _ in env.pop_episodes()]
-    return returns[:episodes]
+        finished += env.pop_episodes()
+    return finished[:episodes]
 
 
 @torch.no_grad()

@@ -32,7 +32,7 @@ class MiniGridImageEncoder(nn.Module):
 
     def __init__(self, shape, num_values, out_size: int, embed_size: int = 16):
         super().__init__()
-        width, height, channels = shape
+        width, height, _ = shape
         self.num_cells, self.num_values = width * height, int(sum(num_values))
         self.offsets = nn.Buffer(torch.tensor([0, *num_values[:-1]]).cumsum(0), persistent=False)
         self.cell_base = nn.Buffer(torch.arange(self.num_cells).view(1, -1, 1) * self.num_values,
@@ -51,8 +51,8 @@ class MiniGridImageEncoder(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         n = image.shape[0]
-        index = image.long().view(n, self.num_cells, -1) + self.offsets + self.cell_base
-        mixed = _RowSum.apply(index.view(n, -1), self.table())
+        index = image.long().reshape(n, self.num_cells, -1) + self.offsets + self.cell_base
+        mixed = _RowSum.apply(index.reshape(n, -1), self.table())
         return torch.relu(mixed + self.out[0].bias)
 
 

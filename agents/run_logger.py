@@ -23,6 +23,7 @@ class RunLogger:
         self.progress = progress and sys.stderr.isatty()
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
+        self.recent_successes: deque[bool] = deque(maxlen=100)
         self._last_frames, self._last_time = None, time.perf_counter()
 
     def config(self, config: dict) -> None:
@@ -31,21 +32,32 @@ class RunLogger:
             rows += [f"| {section}.{k} | {v} |" for k, v in values.items()]
         self.writer.add_text("config", "\n".join(rows), 0)
 
-    def episodes(self, episodes: list[tuple[float, int]], frames: int) -> None:
-        for ret, length in episodes:
+    def episodes(self, episodes: list[tuple], frames: int) -> None:
+        """``episodes``: ``(return, length, success)`` each; ``success`` is None where the task gives
+        no verdict (only tasks that give one have a success rate)."""
+        for ret, length, success in episodes:
             self.recent_returns.append(ret)
             self.recent_lengths.append(length)
+            if success is not None:
+                self.recent_successes.append(bool(success))
             self.writer.add_scalar("charts/episode_return", ret, frames)
             self.writer.add_scalar("charts/episode_length", length, frames)
 
     def mean_return(self) -> float | None:
         return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else None
 
+    def success_rate(self) -> float | None:
+        """Fraction of the last 100 episodes with a verdict that succeeded (None: no verdicts)."""
+        return (sum(self.recent_successes) / len(self.recent_successes)
+                if self.recent_successes else None)
+
     def scalars(self, values: dict[str, float], frames: int) -> None:
         now = time.perf_counter()
         if self._last_frames is not None and now > self._last_time:
             values["perf/sps"] = (frames - self._last_frames) / (now - self._last_time)
         self._last_frames, self._last_time = frames, now
+        if self.recent_successes:
+            values["charts/success_rate_100"] = self.success_rate()
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, frames)
         record = {"frames": frames, "time": time.time(), **values}
@@ -69,9 +81,10 @@ class RunLogger:
             return
         done = min(frames / self.total_frames, 1.0)
         bar = "#" * int(30 * done) + "-" * (30 - int(30 * done))
-        ret = self.mean_return()
+        ret, success = self.mean_return(), self.success_rate()
         line = (f"\r[{bar}] {frames:,}/{self.total_frames:,} frames"
-                f"  {sps or 0:,.0f} frames/s  return {'-' if ret is None else f'{ret:.3f}'}")
+                f"  {sps or 0:,.0f} frames/s  return {'-' if ret is None else f'{ret:.3f}'}"
+                + ("" if success is None else f"  success {success:.2f}"))
         sys.stderr.write(line)
         sys.stderr.flush()
 

@@ -93,7 +93,7 @@ class AsyncRuntime:
         for process in self.processes:
             process.start()
         self._model = model
-        self._episodes: list[tuple[float, int]] = []
+        self._episodes: list[tuple[float, int, bool | None]] = []
         self._lag = 0.0
 
     def next_batch(self) -> Unroll:
@@ -123,7 +123,7 @@ class AsyncRuntime:
     def policy_lag(self) -> float:
         return self._lag
 
-    def pop_episodes(self) -> list[tuple[float, int]]:
+    def pop_episodes(self) -> list[tuple[float, int, bool | None]]:
         episodes, self._episodes = self._episodes, []
         return episodes
 

@@ -105,7 +105,7 @@ class RayRuntime:
                 self._request(index)
         self.restarts = 0  # requests lost to dead actors (each death loses its in-flight requests)
         self._failures_in_a_row = 0
-        self._episodes: list[tuple[float, int]] = []
+        self._episodes: list[tuple[float, int, bool | None]] = []
         self._lag = 0.0
 
     def _request(self, index: int) -> None:
@@ -158,7 +158,7 @@ class RayRuntime:
     def policy_lag(self) -> float:
         return self._lag
 
-    def pop_episodes(self) -> list[tuple[float, int]]:
+    def pop_episodes(self) -> list[tuple[float, int, bool | None]]:
         episodes, self._episodes = self._episodes, []
         return episodes
 

@@ -43,7 +43,7 @@ class SyncRuntime:
     def policy_lag(self) -> float:
         return 0.0
 
-    def pop_episodes(self) -> list[tuple[float, int]]:
+    def pop_episodes(self) -> list[tuple[float, int, bool | None]]:
         return self.env.pop_episodes()
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """Pick a runtime by name. Every runtime offers the same learner-facing interface:
 
 ``next_batch() -> Unroll`` (``[T + 1, num_envs * batch_size]``), ``publish(version)`` after each update,
-``policy_lag() -> float``, ``pop_episodes() -> [(return, length)]``, ``frames_per_batch``, ``close()``.
+``policy_lag() -> float``, ``pop_episodes() -> [(return, length, success)]``, ``frames_per_batch``, ``close()``.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@
 
 from .observations import describe_observation
 from .registry import MissingExtraError, available_envs, make_env
-from .vector import Transition, VectorEnv, envpool_supports, make_vector_env
+from .vector import Episode, Transition, VectorEnv, envpool_supports, make_vector_env
 from .visual_match import VisualMatchEnv, register_visual_match
 
 register_visual_match()
 
 __all__ = [
+    "Episode",
     "MissingExtraError",
     "Transition",
     "VectorEnv",

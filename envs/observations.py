@@ -154,7 +154,9 @@ class MiniGridObservation(gym.ObservationWrapper):
     varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped).
 
     ``actions="navigation"`` keeps only the first three actions (left, right, forward); the ids do not
-    change, so the wrapped env receives the agent's action as it is."""
+    change, so the wrapped env receives the agent's action as it is. An episode's last ``info`` gets
+    ``"success"``: MiniGrid rewards only reaching the goal, so success is a termination with a reward
+    > 0 (a wrong object or the time limit is a failure)."""
 
     def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "all"):
         super().__init__(env)
@@ -170,6 +172,12 @@ class MiniGridObservation(gym.ObservationWrapper):
         if self.keep_mission:
             obs_spaces["mission"] = spaces.Box(0, MISSION_VOCAB - 1, (MISSION_LENGTH,), np.int64)
         self.observation_space = spaces.Dict(obs_spaces)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        if terminated or truncated:
+            info = {**info, "success": bool(terminated and reward > 0)}
+        return obs, reward, terminated, truncated, info
 
     def observation(self, observation):
         out = {"image": observation["image"], "direction": np.int64(observation["direction"])}

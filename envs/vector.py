@@ -14,6 +14,7 @@ from) and must mask the transition into an ``is_first`` observation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -37,9 +38,18 @@ class Transition:
     is_first: np.ndarray  # [B] bool
 
 
+class Episode(NamedTuple):
+    """A finished episode. ``success``: the task's own verdict where the env gives one in its last
+    ``info["success"]`` (MiniGrid: reached the goal; visual match: recalled the cue), else None."""
+
+    ret: float
+    length: int
+    success: bool | None = None
+
+
 class VectorEnv:
     """``num_envs`` envs stepped as a batch (module docstring). Also tracks finished episodes:
-    ``pop_episodes()`` returns ``[(return, length), ...]`` since the last call."""
+    ``pop_episodes()`` returns the ``Episode``s finished since the last call."""
 
     def __init__(self, impl, backend: str, single_observation_space, action_space, converter=None):
         self._impl = impl
@@ -52,7 +62,7 @@ class VectorEnv:
         self._ended = np.zeros(self.num_envs, dtype=bool)
         self._returns = np.zeros(self.num_envs, dtype=np.float64)
         self._lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self._finished: list[tuple[float, int]] = []
+        self._finished: list[Episode] = []
 
     def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """-> ``(obs, is_first [B])``; env ``i`` is seeded with ``seed + i``."""
@@ -74,23 +84,32 @@ class VectorEnv:
         reward = np.asarray(reward, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        self._track(reward, terminated | truncated, is_first)
+        success = self._success(info, reward, terminated, truncated)
+        self._track(reward, terminated | truncated, is_first, success)
         return Transition(self._convert(obs, info), reward, terminated, truncated, is_first)
 
     def _is_first(self, info) -> np.ndarray:
         return self._ended.copy()  # next-step autoreset: the call after an end returns a first obs
 
-    def _track(self, reward, done, is_first) -> None:
+    def _success(self, info, reward, terminated, truncated) -> list[bool | None]:
+        """Per env, ``info["success"]`` where this step's info has it (gymnasium's vector info: the
+        values and a ``"_success"`` mask), else None."""
+        if "success" not in info:
+            return [None] * self.num_envs
+        mask = info.get("_success", np.ones(self.num_envs, bool))
+        return [bool(v) if m else None for v, m in zip(info["success"], mask, strict=True)]
+
+    def _track(self, reward, done, is_first, success) -> None:
         self._returns[is_first] = 0.0
         self._lengths[is_first] = 0
         live = ~is_first
         self._returns[live] += reward[live]
         self._lengths[live] += 1
         for i in np.flatnonzero(done):
-            self._finished.append((float(self._returns[i]), int(self._lengths[i])))
+            self._finished.append(Episode(float(self._returns[i]), int(self._lengths[i]), success[i]))
         self._ended = done
 
-    def pop_episodes(self) -> list[tuple[float, int]]:
+    def pop_episodes(self) -> list[Episode]:
         finished, self._finished = self._finished, []
         return finished
 
@@ -112,6 +131,12 @@ class _EnvPoolVectorEnv(VectorEnv):
 
     def _is_first(self, info) -> np.ndarray:
         return np.asarray(info["elapsed_step"]) == 0
+
+    def _success(self, info, reward, terminated, truncated) -> list[bool | None]:
+        # EnvPool runs MiniGrid only, whose sole positive reward is reaching the goal (as in
+        # MiniGridObservation).
+        return [bool(t and r > 0) if t or tr else None
+                for r, t, tr in zip(reward, terminated, truncated, strict=True)]
 
 
 def envpool_installed() -> bool:

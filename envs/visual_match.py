@@ -10,7 +10,8 @@ An episode has three phases, each in its own small room:
    ``apple_reward`` and it regrows elsewhere. The cue is gone.
 3. **Recall** (at most ``recall_steps``): ``num_pads`` coloured balls in a row, one of the cue colour;
    walking into one ends the episode with ``final_reward`` if it has the cue colour, else 0. Running
-   out of time ends it with 0. Every end is a termination (the task is over, nothing to bootstrap).
+   out of time ends it with 0. Every end is a termination (the task is over, nothing to bootstrap);
+   the last ``info`` has ``"success"``: the recall was right (apples do not count).
 
 The cue colour is uniform over four colours and the pad order is shuffled, so a policy without memory
 picks the right pad with probability ``1 / num_pads``. With ``fixed_pads`` (the ``Easy`` variant) the
@@ -157,7 +158,7 @@ class VisualMatchEnv(gym.Env):
             correct = colour == COLOR_TO_IDX[CUE_COLOURS[self._cue]]
             reward = self.final_reward if correct else 0.0
             terminated = True
-            info = {"recall_correct": correct}
+            info = {"success": correct}
         elif obj == APPLE:
             reward = self.apple_reward
             self._grid[target[0], target[1]] = (EMPTY, 0, 0)
@@ -172,7 +173,7 @@ class VisualMatchEnv(gym.Env):
             elif self._phase == DELAY and self._phase_steps >= self.delay:
                 self._enter(RECALL)
             elif self._phase == RECALL and self._phase_steps >= self.recall_steps:
-                terminated, info = True, {"recall_correct": False}
+                terminated, info = True, {"success": False}
         return self._observation(), reward, terminated, False, info
 
     # -- observation and rendering ----------------------------------------------------------------

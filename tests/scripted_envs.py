@@ -8,6 +8,8 @@ from gymnasium import spaces
 
 #: Episode k has length LENGTHS[k % 3] and ends by termination if k is even, truncation if odd.
 LENGTHS = (3, 5, 2)
+#: Episode k's last info says ``success = SUCCESS[k % 4]`` (None: no verdict, no key).
+SUCCESS = (True, None, False, None)
 
 
 class ScriptedEpisodes(gym.Env):
@@ -31,7 +33,9 @@ class ScriptedEpisodes(gym.Env):
         terminated = end and self.episode % 2 == 0
         truncated = end and self.episode % 2 == 1
         obs = np.array([self.episode, self.t], np.float32)
-        return obs, float(self.t), terminated, truncated, {}
+        verdict = SUCCESS[self.episode % 4]
+        info = {"success": verdict} if end and verdict is not None else {}
+        return obs, float(self.t), terminated, truncated, info
 
 
 if "ScriptedEpisodes-v0" not in gym.registry:

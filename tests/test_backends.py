@@ -55,7 +55,7 @@ def test_same_time_limit_ends_in_truncation(env_id):
                 assert step.truncated.all()
                 truncated_at.append(t + 1)
         assert truncated_at == [limit], env.backend
-        assert env.pop_episodes() == [(0.0, limit), (0.0, limit)]
+        assert env.pop_episodes() == [(0.0, limit, False), (0.0, limit, False)]  # time-out: failure
 
 
 def outcomes(env, steps, seed):
@@ -64,8 +64,9 @@ def outcomes(env, steps, seed):
     for _ in range(steps):
         env.step(rng.choice([LEFT, RIGHT, FORWARD, FORWARD], size=env.num_envs))
     episodes = env.pop_episodes()
-    returns = np.array([r for r, _ in episodes])
-    lengths = np.array([n for _, n in episodes])
+    returns = np.array([r for r, _, _ in episodes])
+    lengths = np.array([n for _, n, _ in episodes])
+    assert [success for _, _, success in episodes] == list(returns > 0), env.backend
     return returns, lengths
 
 

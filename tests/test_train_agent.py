@@ -37,14 +37,18 @@ def test_train_resume_and_evaluate(tmp_path):
     run("--logdir", str(logdir), "--total-frames", "1600")  # same run dir: resume and extend
     second = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     assert second["frames"] >= 1600 and second["updates"] > first["updates"]
-    frames = [json.loads(line)["frames"] for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    frames = [row["frames"] for row in rows]
     assert frames == sorted(frames)  # the curve continues where it stopped
+    assert 0 <= rows[-1]["charts/success_rate_100"] <= 1  # visual match gives a verdict
 
     result = run("--eval", "--logdir", str(logdir), "--episodes", "3", "--video")
     gifs = sorted((logdir / "videos").glob("*.gif"))
     assert gifs and gifs[0].read_bytes()[:6] == b"GIF89a"
     report = json.loads((logdir / "eval.json").read_text())
     assert report["episodes"] == 3 and len(report["returns"]) == 3
+    # Easy visual match: the recall's reward (1) is the only reward, so success means a return of 1
+    assert report["success_rate"] == sum(r == 1.0 for r in report["returns"]) / 3
     assert "mean return over 3 episodes" in result.stdout
 
 

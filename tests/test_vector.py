@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from envs import make_vector_env
-from tests.scripted_envs import LENGTHS
+from tests.scripted_envs import LENGTHS, SUCCESS
 
 SCRIPTED = "tests.scripted_envs:ScriptedEpisodes-v0"
 
@@ -48,8 +48,28 @@ def test_episode_statistics_skip_the_reset_step():
     env = make_vector_env(SCRIPTED, num_envs=1, seed=0)  # first episode has index 0
     for _ in range(12):  # episodes of length 3, 5 and 2, with a reset step between them
         env.step(np.zeros(1, dtype=np.int64))
-    assert env.pop_episodes() == [(6.0, 3), (15.0, 5), (3.0, 2)]
+    assert env.pop_episodes() == [(6.0, 3, True), (15.0, 5, None), (3.0, 2, False)]
     assert env.pop_episodes() == []
+
+
+@pytest.mark.parametrize("vectorization", ["sync", "async"])
+def test_success_verdict_comes_from_the_last_info(vectorization):
+    """Each finished episode carries its env's ``info["success"]`` from its last step, or None
+    where that info has no verdict (through gymnasium's masked vector info)."""
+    env = make_vector_env(SCRIPTED, num_envs=2, seed=0, vectorization=vectorization)
+    obs, _ = env.reset(seed=0)
+    first = int(obs["obs"][0, 0])
+    for _ in range(30):
+        env.step(np.zeros(2, dtype=np.int64))
+    episodes = env.pop_episodes()
+    env.close()
+    want, k, steps = [], first, 0
+    while steps + LENGTHS[k % 3] <= 30:  # an episode of n steps, then its reset step
+        n = LENGTHS[k % 3]
+        want.append((float(n * (n + 1) // 2), n, SUCCESS[k % 4]))
+        steps, k = steps + n + 1, k + 1
+    assert [e for i, e in enumerate(episodes) if i % 2 == 0] == want  # both envs run in lockstep
+    assert {success for _, _, success in want} == {True, False, None}
 
 
 def test_bad_arguments_are_clear():
