@@ -352,9 +352,9 @@ def evaluate(args, overrides: dict) -> int:
     returns = [episode[0] for episode in episodes]
     result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
     verdicts = [episode[2] for episode in episodes if episode[2] is not None]
-    success = f", success rate {np.mean(verdicts):.3f}" if verdicts else ""
-    if verdicts:
+    if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))
+    success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
     (logdir / "eval.json").write_text(json.dumps(result, indent=2))
     print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success} "
           f"(written to {logdir / 'eval.json'})")

@@ -84,8 +84,9 @@ class VectorEnv:
         reward = np.asarray(reward, dtype=np.float32)
         terminated = np.asarray(terminated, dtype=bool)
         truncated = np.asarray(truncated, dtype=bool)
-        success = self._success(info, reward, terminated, truncated)
-        self._track(reward, terminated | truncated, is_first, success)
+        done = terminated | truncated
+        success = self._success(info, reward, terminated, truncated) if done.any() else None
+        self._track(reward, done, is_first, success)
         return Transition(self._convert(obs, info), reward, terminated, truncated, is_first)
 
     def _is_first(self, info) -> np.ndarray:
