@@ -13,7 +13,9 @@ committed):
 
     suite, task, core, seed, command, machine, config (the resolved config.yaml), total_frames,
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
-    frames_to_threshold (or null), auc (mean of the curve over the budget), wall_s (this session's
+    success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
+    verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
+    the budget), wall_s (this session's
     training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
     gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times;
     plus name_mean and name_above_0.99: [[frames, value], ...], the exact statistics of every log)
@@ -108,12 +110,13 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), torch {torch.__version__}, {platform.system()}"
 
 
-def read_curve(logdir: Path) -> list[list[float]]:
+def read_curve(logdir: Path, tag: str = "charts/mean_return_100") -> list[list[float]]:
+    """``[[frames, value], ...]`` of ``tag`` in the run's metrics.jsonl, thinned to ``CURVE_POINTS``."""
     points = []
     for line in (logdir / "metrics.jsonl").read_text().splitlines():
         row = json.loads(line)
-        if "charts/mean_return_100" in row:
-            points.append([int(row["frames"]), float(row["charts/mean_return_100"])])
+        if tag in row:
+            points.append([int(row["frames"]), float(row[tag])])
     if len(points) > CURVE_POINTS:
         step = len(points) / CURVE_POINTS
         points = [points[int(i * step)] for i in range(CURVE_POINTS - 1)] + [points[-1]]
@@ -176,7 +179,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
         raise CellInterruptedError
     if proc.returncode != 0:
         return f"failed (exit {proc.returncode}, see {log})", None
-    curve = read_curve(logdir)
+    curve, success = read_curve(logdir), read_curve(logdir, "charts/success_rate_100")
     spec = cell.spec
     record = {
         "suite": cell.suite, "task": cell.task, "core": cell.core, "seed": cell.seed,
@@ -184,6 +187,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
         "config": yaml.safe_load((logdir / "config.yaml").read_text()),
         "total_frames": spec["total_frames"], "threshold": spec["threshold"], "curve": curve,
         "final_return": suite_stats.final_value(curve),
+        "success_curve": success, "final_success": suite_stats.final_value(success) if success else None,
         "frames_to_threshold": suite_stats.frames_to_threshold(curve, spec["threshold"]),
         "auc": suite_stats.area_under_curve(curve, spec["total_frames"]),
         "wall_s": round(time.monotonic() - start, 1), "resumed_from": resumed_from,

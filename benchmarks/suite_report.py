@@ -33,16 +33,21 @@ def _frames(value) -> str:
 
 
 def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
+    """One row per core; a final success rate column where the task's runs report verdicts."""
+    verdicts = any(r.get("final_success") is not None for r in runs)
     lines = [f"| core | seeds | final return | reached {spec['threshold']} | frames to {spec['threshold']} "
-             "(median of those that reached it) | area under the curve |", "|---|---:|---:|---:|---:|---:|"]
+             "(median of those that reached it) | area under the curve |"
+             + (" final success rate |" if verdicts else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if verdicts else "")]
     for core in cores:
         mine = [r for r in runs if r["core"] == core]
         if not mine:
-            lines.append(f"| {core} | 0 | not run | | | |")
+            lines.append(f"| {core} | 0 | not run | | | |" + (" |" if verdicts else ""))
             continue
         s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
+        success = "" if not verdicts else f" {'-' if s['success'] is None else _pm(s['success'])} |"
         lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])} | {s['reached']}/{s['seeds']} | "
-                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |")
+                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |{success}")
     return lines
 
 

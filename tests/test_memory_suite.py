@@ -61,6 +61,9 @@ def test_summary_of_runs():
     assert s["seeds"] == 3 and s["reached"] == 2
     assert s["frames_to_threshold"] == 75.0  # median of 100 and 50
     assert s["final"][0] == pytest.approx((1.0 + 0.9 + 0.3) / 3)
+    assert s["success"] is None  # no run reports verdicts
+    with_verdicts = [{**run, "final_success": value} for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
+    assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["success"][0] == pytest.approx(0.5)
 
 
 def test_suites_file_defines_quick_and_paper():
@@ -128,6 +131,7 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     for record in records.values():
         assert record["curve"] and record["curve"][-1][0] >= 10000 - 20
         assert record["final_return"] == record["curve"][-1][1]
+        assert record["final_success"] == record["success_curve"][-1][1]  # visual match gives verdicts
         assert record["config"]["core"]["core"] == record["core"]
     assert set(records[("ur_lstm", 0)]["gates"]) >= {"forget", "refine", "effective"}
     assert records[("mlp", 0)]["gates"] == {}
@@ -142,6 +146,7 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     text = page.read_text()
     assert "Hand-written text stays." in text and "4 of 4 runs finished" in text
     assert "| ur_lstm | 2 |" in text and "| mlp | 2 |" in text
+    assert "final success rate |" in text
     assert (tmp_path / "img" / "tiny_Recall.png").stat().st_size > 1000
     assert (tmp_path / "img" / "tiny_gates.png").exists()
     suite(tmp_path, "--report", "--page", str(page), "--images", str(tmp_path / "img"))
