@@ -71,6 +71,13 @@ def _number(kind):
     return parse
 
 
+def _boolean(text: str) -> bool:
+    value = yaml.safe_load(text) if text else None
+    if not isinstance(value, bool):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def _key_values(pairs: list[str] | None, flag: str) -> dict:
     out = {}
     for pair in pairs or []:
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, dict):
             continue
         kind = type(default)
-        parse = _number(kind) if kind in (int, float) else str
+        parse = _boolean if kind is bool else _number(kind) if kind in (int, float) else str
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse,
                             default=argparse.SUPPRESS, help=docs.get(name, ""))
     return parser
@@ -165,9 +172,10 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 
 
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
-    core = make_core(config.core.core, ActorCritic.core_input_size(config.core.torso_size, num_actions),
-                     config.core.hidden_size, **config.core.core_options)
-    return ActorCritic(description, num_actions, core, config.core.torso_size)
+    c = config.core
+    core = make_core(c.core, ActorCritic.core_input_size(c.torso_size, num_actions, c.previous_inputs),
+                     c.hidden_size, **c.core_options)
+    return ActorCritic(description, num_actions, core, c.torso_size, c.previous_inputs)
 
 
 def model_factory(config: TrainConfig, model: ActorCritic):

@@ -142,31 +142,36 @@ class ActorCritic(nn.Module):
     """
 
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
-                 torso_size: int = 128):
+                 torso_size: int = 128, previous_inputs: bool = True):
         super().__init__()
         self.num_actions = num_actions
+        self.previous_inputs = previous_inputs
         self.torso_description = description
         self.torso = Torso(description, torso_size)
-        expected = torso_size + num_actions + 1
+        expected = self.core_input_size(torso_size, num_actions, previous_inputs)
         if core.input_size != expected:
+            extra = f" + {num_actions} one-hot actions + 1 reward" if previous_inputs else ""
             raise ValueError(
                 f"core input_size is {core.input_size}; this agent feeds it {expected} "
-                f"(torso {torso_size} + {num_actions} one-hot actions + 1 reward)"
+                f"(torso {torso_size}{extra})"
             )
         self.core = core
         self.policy = nn.Linear(core.output_size, num_actions)
         self.baseline = nn.Linear(core.output_size, 1)
 
     @staticmethod
-    def core_input_size(torso_size: int, num_actions: int) -> int:
-        return torso_size + num_actions + 1
+    def core_input_size(torso_size: int, num_actions: int, previous_inputs: bool = True) -> int:
+        return torso_size + (num_actions + 1 if previous_inputs else 0)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
 
     def core_inputs(self, obs, last_action, last_reward) -> Tensor:
-        """Torso features, one-hot previous action and previous reward: ``[N, core.input_size]``."""
+        """Torso features, one-hot previous action and previous reward (unless ``previous_inputs``
+        is off): ``[N, core.input_size]``."""
         features = self.torso(obs)
+        if not self.previous_inputs:
+            return features
         one_hot = nn.functional.one_hot(last_action.long(), self.num_actions).to(features.dtype)
         return torch.cat([features, one_hot, last_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
 

@@ -60,6 +60,9 @@ class CoreConfig:
     """Options of the core (e.g. num_layers, gate_init, t_max)."""
     torso_size: int = 128
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
+    previous_inputs: bool = True
+    """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
+    without any memory (with them it can tell one step back)."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -68,6 +71,8 @@ class CoreConfig:
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
         _check(isinstance(self.core_options, dict),
                f"core_options must be a mapping, got {self.core_options!r}")
+        _check(isinstance(self.previous_inputs, bool),
+               f"previous_inputs must be true or false, got {self.previous_inputs!r}")
 
 
 @dataclass

@@ -70,6 +70,21 @@ def test_core_of_the_wrong_size_is_refused():
         ActorCritic(DESCRIPTION, 5, make_core("lstm", 10, 16), 32)
 
 
+def test_without_previous_inputs_the_core_sees_the_observation_alone():
+    torch.manual_seed(0)
+    model = ActorCritic(DESCRIPTION, 5, make_core("mlp", ActorCritic.core_input_size(32, 5, False), 16),
+                        32, previous_inputs=False)
+    assert model.core.input_size == 32
+    obs = {k: v[0] for k, v in observation(1, 3).items()}
+    first = torch.zeros(3, dtype=torch.bool)
+    with torch.no_grad():
+        a, _ = model.step(obs, torch.tensor([0, 1, 2]), torch.tensor([0.0, 1.0, -1.0]), first, ())
+        b, _ = model.step(obs, torch.tensor([4, 4, 4]), torch.tensor([5.0, 5.0, 5.0]), first, ())
+    torch.testing.assert_close(a.logits, b.logits)  # memoryless: the previous step leaves no trace
+    with pytest.raises(ValueError, match=r"this agent feeds it 32 \(torso 32\)"):
+        ActorCritic(DESCRIPTION, 5, make_core("mlp", 38, 16), 32, previous_inputs=False)
+
+
 def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
     """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""
     cells = encoder.embed(image.long() + encoder.offsets).sum(-2)

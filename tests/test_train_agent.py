@@ -66,6 +66,7 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--runtime", "rays"], "runtime must be one of sync, async, ray, got 'rays'"),
         (["--device", "tpu"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
         (["--env-option", "actions=some"], "unknown actions 'some'; expected one of all, navigation"),
+        (["--previous-inputs", "maybe"], "expected true or false, got 'maybe'"),
         pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
     ],
