@@ -38,7 +38,7 @@ from agents.runtimes import make_runtime
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
 from cores import make_core
 from cores.memory import retain_freed_memory
-from envs import make_env, make_vector_env
+from envs import Episode, make_env, make_vector_env
 
 PROG = "train_agent.py"
 EVAL_SEED = 10_000  # evaluation episodes differ from training ones (seeds 0.. + 1000 * updates)
@@ -173,9 +173,8 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     c = config.core
-    core = make_core(c.core, ActorCritic.core_input_size(c.torso_size, num_actions, c.previous_inputs),
-                     c.hidden_size, **c.core_options)
-    return ActorCritic(description, num_actions, core, c.torso_size, c.previous_inputs)
+    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **c.core_options)
+    return ActorCritic.build(description, num_actions, core_factory, c.torso_size, c.previous_inputs)
 
 
 def model_factory(config: TrainConfig, model: ActorCritic):
@@ -357,9 +356,9 @@ def evaluate(args, overrides: dict) -> int:
     model.eval()
     episodes = play(model, env, args.episodes, args.greedy)
     env.close()
-    returns = [episode[0] for episode in episodes]
+    returns = [episode.ret for episode in episodes]
     result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
-    verdicts = [episode[2] for episode in episodes if episode[2] is not None]
+    verdicts = [episode.success for episode in episodes if episode.success is not None]
     if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))
     success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
@@ -372,12 +371,12 @@ def evaluate(args, overrides: dict) -> int:
     return 0
 
 
-def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list:
+def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[Episode]:
     """Run until ``episodes`` episodes finished, carrying the core state of every env (the actor's
     own stepping; it resets the env with the seed it was made with, on every backend); returns
-    their ``(return, length, success)``."""
+    their ``envs.Episode``s."""
     actor = Actor(env, model, EVAL_SEED)
-    finished: list = []
+    finished: list[Episode] = []
     while len(finished) < episodes:
         actor.step(greedy)
         finished += env.pop_episodes()

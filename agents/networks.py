@@ -163,6 +163,14 @@ class ActorCritic(nn.Module):
     def core_input_size(torso_size: int, num_actions: int, previous_inputs: bool = True) -> int:
         return torso_size + (num_actions + 1 if previous_inputs else 0)
 
+    @classmethod
+    def build(cls, description: dict[str, dict], num_actions: int, core_factory,
+              torso_size: int = 128, previous_inputs: bool = True) -> ActorCritic:
+        """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
+        (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``)."""
+        core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
+        return cls(description, num_actions, core, torso_size, previous_inputs)
+
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
 

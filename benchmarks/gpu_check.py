@@ -111,3 +111,7 @@ def main() -> int:
         print(f"learner (default preset, {batch} unroll(s) of 80 x 16): {rates[args.device]:,.0f} frames/s "
               f"on {args.device}, {rates['cpu']:,.0f} on cpu", flush=True)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,10 +28,9 @@ def build_agent(config: TrainConfig):
     factory = functools.partial(_make_env, config.env)
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
-    core = make_core(c.core, ActorCritic.core_input_size(c.torso_size, num_actions, c.previous_inputs),
-                     c.hidden_size, **c.core_options)
-    model = ActorCritic(probe.observation_description, num_actions, core, c.torso_size,
-                        c.previous_inputs)
+    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **c.core_options)
+    model = ActorCritic.build(probe.observation_description, num_actions, core_factory, c.torso_size,
+                              c.previous_inputs)
     probe.close()
     return model, factory
 

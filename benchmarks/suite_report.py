@@ -34,7 +34,7 @@ def _frames(value) -> str:
 
 def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
     """One row per core; a final success rate column where the task's runs report verdicts."""
-    verdicts = any(r.get("final_success") is not None for r in runs)
+    verdicts = any(r.get("success_curve") for r in runs)
     lines = [f"| core | seeds | final return | reached {spec['threshold']} | frames to {spec['threshold']} "
              "(median of those that reached it) | area under the curve |"
              + (" final success rate |" if verdicts else ""),

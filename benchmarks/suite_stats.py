@@ -71,7 +71,7 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
     """One core on one task over seeds: ``final`` and ``auc`` (mean, half-width), ``reached``
     (seeds that reached the threshold / seeds), ``frames_to_threshold`` (median over the seeds that
     reached it, or ``None``), ``success`` (mean, half-width of the final success rates, or ``None``
-    unless every run has one)."""
+    unless every run has a ``success_curve``)."""
     curves = [r["curve"] for r in runs]
     reached = [f for f in (frames_to_threshold(c, threshold) for c in curves) if f is not None]
     return {
@@ -80,6 +80,6 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
         "auc": mean_interval([area_under_curve(c, total_frames) for c in curves]),
         "reached": len(reached),
         "frames_to_threshold": float(np.median(reached)) if reached else None,
-        "success": (mean_interval([r["final_success"] for r in runs])
-                    if all(r.get("final_success") is not None for r in runs) else None),
+        "success": (mean_interval([final_value(r["success_curve"]) for r in runs])
+                    if all(r.get("success_curve") for r in runs) else None),
     }

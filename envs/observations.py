@@ -148,6 +148,12 @@ def check_minigrid_actions(actions: str) -> int:
     return MINIGRID_ACTION_SETS[actions]
 
 
+def minigrid_success(reward: float, terminated: bool) -> bool:
+    """MiniGrid's verdict on an ended episode: its only positive reward is for reaching the goal, so
+    a termination with reward > 0 succeeded; a wrong object or the time limit did not."""
+    return bool(terminated and reward > 0)
+
+
 class MiniGridObservation(gym.ObservationWrapper):
     """MiniGrid's observation -> ``{"image": uint8 [7, 7, 3], "direction": int64}`` plus
     ``"mission"`` word ids when ``mission`` is ``"tokens"``, or ``"auto"`` and the task's mission
@@ -155,8 +161,7 @@ class MiniGridObservation(gym.ObservationWrapper):
 
     ``actions="navigation"`` keeps only the first three actions (left, right, forward); the ids do not
     change, so the wrapped env receives the agent's action as it is. An episode's last ``info`` gets
-    ``"success"``: MiniGrid rewards only reaching the goal, so success is a termination with a reward
-    > 0 (a wrong object or the time limit is a failure)."""
+    ``"success"`` (``minigrid_success``)."""
 
     def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "all"):
         super().__init__(env)
@@ -176,7 +181,7 @@ class MiniGridObservation(gym.ObservationWrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
         if terminated or truncated:
-            info = {**info, "success": bool(terminated and reward > 0)}
+            info = {**info, "success": minigrid_success(reward, terminated)}
         return obs, reward, terminated, truncated, info
 
     def observation(self, observation):

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from .observations import MISSION_LENGTH, describe_observation, mission_tokens
+from .observations import MISSION_LENGTH, describe_observation, minigrid_success, mission_tokens
 from .registry import is_minigrid, make_env, resolve
 
 BACKENDS = ("auto", "gymnasium", "envpool")
@@ -134,9 +134,8 @@ class _EnvPoolVectorEnv(VectorEnv):
         return np.asarray(info["elapsed_step"]) == 0
 
     def _success(self, info, reward, terminated, truncated) -> list[bool | None]:
-        # EnvPool runs MiniGrid only, whose sole positive reward is reaching the goal (as in
-        # MiniGridObservation).
-        return [bool(t and r > 0) if t or tr else None
+        # EnvPool runs MiniGrid only; its info has no verdict, so give the one MiniGridObservation adds.
+        return [minigrid_success(r, t) if t or tr else None
                 for r, t, tr in zip(reward, terminated, truncated, strict=True)]
 
 

@@ -62,7 +62,8 @@ def test_summary_of_runs():
     assert s["frames_to_threshold"] == 75.0  # median of 100 and 50
     assert s["final"][0] == pytest.approx((1.0 + 0.9 + 0.3) / 3)
     assert s["success"] is None  # no run reports verdicts
-    with_verdicts = [{**run, "final_success": value} for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
+    with_verdicts = [{**run, "success_curve": [[100, value]]}
+                     for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
     assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["success"][0] == pytest.approx(0.5)
 
 
