@@ -136,13 +136,16 @@ class AgentOutput(NamedTuple):
 class ActorCritic(nn.Module):
     """Torso + core + policy and baseline heads.
 
+    With ``head_size > 0`` the heads share one hidden ReLU layer of that size on the core's output;
+    with 0 they are linear in it.
+
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the
     previous action and reward, which the caller zeroes where ``is_first`` is set.
     """
 
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
-                 torso_size: int = 128, previous_inputs: bool = True):
+                 torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -156,8 +159,12 @@ class ActorCritic(nn.Module):
                 f"(torso {torso_size}{extra})"
             )
         self.core = core
-        self.policy = nn.Linear(core.output_size, num_actions)
-        self.baseline = nn.Linear(core.output_size, 1)
+        if head_size > 0:
+            self.head = nn.Sequential(nn.Linear(core.output_size, head_size), nn.ReLU())
+        else:
+            self.head = nn.Identity()  # no parameters: checkpoints of linear heads are unchanged
+        self.policy = nn.Linear(head_size or core.output_size, num_actions)
+        self.baseline = nn.Linear(head_size or core.output_size, 1)
 
     @staticmethod
     def core_input_size(torso_size: int, num_actions: int, previous_inputs: bool = True) -> int:
@@ -165,11 +172,12 @@ class ActorCritic(nn.Module):
 
     @classmethod
     def build(cls, description: dict[str, dict], num_actions: int, core_factory,
-              torso_size: int = 128, previous_inputs: bool = True) -> ActorCritic:
+              torso_size: int = 128, previous_inputs: bool = True,
+              head_size: int = 0) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
-        return cls(description, num_actions, core, torso_size, previous_inputs)
+        return cls(description, num_actions, core, torso_size, previous_inputs, head_size)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -190,7 +198,7 @@ class ActorCritic(nn.Module):
         flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
         x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
-        return AgentOutput(self.policy(y), self.baseline(y).squeeze(-1)), state
+        return self._heads(y), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
@@ -198,7 +206,12 @@ class ActorCritic(nn.Module):
         if bool(is_first.any()):
             state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
         y, state = self.core.step(self.core_inputs(obs, last_action, last_reward), state)
-        return AgentOutput(self.policy(y), self.baseline(y).squeeze(-1)), state
+        return self._heads(y), state
+
+    def _heads(self, y: Tensor) -> AgentOutput:
+        """Core output ``[..., core.output_size]`` -> logits ``[..., A]`` and values ``[...]``."""
+        z = self.head(y)
+        return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1))
 
     @torch.no_grad()
     def gate_activations(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,

@@ -11,6 +11,8 @@ For each task it measures, in this order and with nothing else running:
   when Ray is installed) with an ``lstm`` and a ``ur_lstm`` core of hidden size 128,
 - RecurrentPPO (8 envs, ``MlpLstmPolicy`` with an LSTM of 128, sb3 defaults otherwise).
 
+``--profile-sb3`` instead profiles RecurrentPPO alone and prints where its ``learn`` spends its time.
+
 and prints a markdown table with each rate, its ratio to RecurrentPPO, and its ratio to the slower
 of the raw env rate and the learner rate (the issue's two goals: >= 10x and >= 40%).
 """
@@ -37,8 +39,8 @@ HIDDEN = 128
 NUM_ENVS = 16
 
 
-def recurrent_ppo_rate(env_id: str, frames: int) -> float:
-    """Frames/s of sb3-contrib RecurrentPPO's ``learn`` (model construction excluded)."""
+def recurrent_ppo(env_id: str):
+    """sb3-contrib RecurrentPPO on ``env_id``: 8 envs, ``MlpLstmPolicy`` with an LSTM of ``HIDDEN``."""
     import gymnasium as gym
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -56,11 +58,53 @@ def recurrent_ppo_rate(env_id: str, frames: int) -> float:
         return env
 
     venv = make_vec_env(make, n_envs=8, seed=0)
-    model = RecurrentPPO("MlpLstmPolicy", venv, policy_kwargs={"lstm_hidden_size": HIDDEN},
-                         device="cpu", seed=0, verbose=0)
+    return RecurrentPPO("MlpLstmPolicy", venv, policy_kwargs={"lstm_hidden_size": HIDDEN},
+                        device="cpu", seed=0, verbose=0)
+
+
+def recurrent_ppo_rate(env_id: str, frames: int) -> float:
+    """Frames/s of sb3-contrib RecurrentPPO's ``learn`` (model construction excluded)."""
+    model = recurrent_ppo(env_id)
     start = time.perf_counter()
     model.learn(total_timesteps=frames)
     return model.num_timesteps / (time.perf_counter() - start)
+
+
+PROFILE_PARTS = (  # (part, file it is defined in, "~" for built-ins; function name)
+    ("learn", "ppo_recurrent.py", "learn"),
+    ("collect_rollouts", "ppo_recurrent.py", "collect_rollouts"),
+    ("train", "ppo_recurrent.py", "train"),
+    ("torch.lstm", "~", "<built-in method torch.lstm>"),
+    ("backward", "~", "<method 'run_backward' of 'torch._C._EngineBase' objects>"),
+    ("optimizer step", "adam.py", "step"),
+)
+
+
+def recurrent_ppo_profile(env_id: str, frames: int) -> dict[str, tuple[int, float]]:
+    """Where RecurrentPPO's ``learn`` spends its time (cProfile): ``{part: (calls, seconds)}``."""
+    import cProfile
+    import pstats
+
+    model = recurrent_ppo(env_id)
+    profile = cProfile.Profile()
+    profile.runcall(model.learn, total_timesteps=frames)
+    found = {}
+    for (filename, _, function), (_, calls, _, cumulative, _) in pstats.Stats(profile).stats.items():
+        for part, file, name in PROFILE_PARTS:
+            if filename.endswith(file) and function == name:
+                found[part] = (calls, cumulative)
+    return found
+
+
+def print_recurrent_ppo_profile(env_id: str, frames: int) -> None:
+    parts = recurrent_ppo_profile(env_id, frames)
+    total = parts["learn"][1]
+    print(f"\nRecurrentPPO on {env_id}, {frames:,} frames: {frames / total:,.0f} frames/s under cProfile\n")
+    print("| part | calls | share of learn |")
+    print("|---|---:|---:|")
+    for part, (calls, seconds) in parts.items():
+        if part != "learn":
+            print(f"| {part} | {calls:,} | {seconds / total:.0%} |")
 
 
 def main() -> None:
@@ -70,7 +114,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300_000, help="gated-rl frames per run")
     parser.add_argument("--sb3-frames", type=int, default=16_384)
     parser.add_argument("--seconds", type=float, default=5.0, help="raw env and learner timing")
+    parser.add_argument("--profile-sb3", action="store_true",
+                        help="only profile RecurrentPPO (--sb3-frames frames per task): where its time goes")
     args = parser.parse_args()
+    if args.profile_sb3:
+        torch.set_num_threads(TrainConfig().run.threads)
+        for env_id in args.tasks:
+            print_recurrent_ppo_profile(env_id, args.sb3_frames)
+        return
     runs = [("sync", "a2c"), ("async", "impala")]
     if importlib.util.find_spec("ray"):
         runs.append(("ray", "impala"))

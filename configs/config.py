@@ -60,6 +60,8 @@ class CoreConfig:
     """Options of the core (e.g. num_layers, gate_init, t_max)."""
     torso_size: int = 128
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
+    head_size: int = 0
+    """Hidden ReLU layer shared by the policy and baseline heads on the core's output; 0: linear heads."""
     previous_inputs: bool = True
     """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
     without any memory (with them it can tell one step back)."""
@@ -69,6 +71,8 @@ class CoreConfig:
         for name in ("hidden_size", "torso_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        _check(isinstance(self.head_size, int) and not isinstance(self.head_size, bool)
+               and self.head_size >= 0, f"head_size must be an integer >= 0, got {self.head_size!r}")
         _check(isinstance(self.core_options, dict),
                f"core_options must be a mapping, got {self.core_options!r}")
         _check(isinstance(self.previous_inputs, bool),

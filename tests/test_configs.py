@@ -29,6 +29,7 @@ def test_field_names_are_unique_and_documented():
         ({"runtime": "rays"}, "runtime must be one of sync, async, ray, got 'rays'"),
         ({"num_envs": -1}, "num_envs must be a positive integer, got -1"),
         ({"previous_inputs": "no"}, "previous_inputs must be true or false, got 'no'"),
+        ({"head_size": -1}, "head_size must be an integer >= 0, got -1"),
         ({"learning_rat": 1.0}, r"unknown config key 'learning_rat' \(did you mean learning_rate\?\)"),
     ],
 )

@@ -85,6 +85,29 @@ def test_without_previous_inputs_the_core_sees_the_observation_alone():
         ActorCritic(DESCRIPTION, 5, make_core("mlp", 38, 16), 32, previous_inputs=False)
 
 
+def test_hidden_head_layer_is_shared_and_linear_heads_keep_their_parameter_names():
+    torch.manual_seed(0)
+    core_size = ActorCritic.core_input_size(32, 5)
+    linear = ActorCritic(DESCRIPTION, 5, make_core("lstm", core_size, 16), 32)
+    hidden = ActorCritic(DESCRIPTION, 5, make_core("lstm", core_size, 16), 32, head_size=24)
+    assert not any(name.startswith("head.") for name in linear.state_dict())
+    assert hidden.head[0].weight.shape == (24, 16)
+    assert hidden.policy.weight.shape == (5, 24) and hidden.baseline.weight.shape == (1, 24)
+    T, B = 4, 3
+    obs, is_first = observation(T, B), torch.zeros(T, B, dtype=torch.bool)
+    last_action, reward = torch.randint(0, 5, (T, B)), torch.randn(T, B)
+    out, _ = hidden.unroll(obs, last_action, reward, is_first, hidden.initial_state(B))
+    y, _ = hidden.core(hidden.core_inputs({k: v.flatten(0, 1) for k, v in obs.items()},
+                                          last_action.flatten(), reward.flatten()).view(T, B, -1),
+                       hidden.initial_state(B), is_first)
+    z = torch.relu(hidden.head[0](y))
+    torch.testing.assert_close(out.logits, hidden.policy(z))
+    torch.testing.assert_close(out.values, hidden.baseline(z).squeeze(-1))
+    step, _ = hidden.step({k: v[0] for k, v in obs.items()}, last_action[0], reward[0], is_first[0],
+                          hidden.initial_state(B))
+    torch.testing.assert_close(step.logits, out.logits[0], atol=1e-5, rtol=1e-5)
+
+
 def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
     """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""
     cells = encoder.embed(image.long() + encoder.offsets).sum(-2)

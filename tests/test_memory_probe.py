@@ -1,0 +1,35 @@
+"""``benchmarks/memory_probe.py`` plays a run's checkpoint on a Memory task and reports the junction
+behaviour (a smoke test on an untrained agent: the numbers are well-formed, not learned)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from agents.checkpoint import save_checkpoint
+from benchmarks.learner_speed import build_agent
+from benchmarks.memory_probe import probe
+from configs import load_config
+
+
+def write_run(logdir, config):
+    (logdir / "checkpoints").mkdir(parents=True)
+    (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    model, _ = build_agent(config)
+    save_checkpoint(logdir / "checkpoints" / "latest.pt", {"model": model.state_dict()})
+
+
+def test_probe_reports_junction_behaviour_of_a_run(tmp_path):
+    write_run(tmp_path, load_config("default").with_overrides({"hidden_size": 16, "num_envs": 1}))
+    result = probe(tmp_path, episodes=4)
+    assert 0.0 <= result["success"] <= 1.0 and 0.0 <= result["looked_back"] <= 1.0
+    assert result["length"] >= 1
+    for looked, matching in result["p_forward"]:
+        assert isinstance(looked, bool) and isinstance(matching, bool)
+    assert all(0.0 <= p <= 1.0 and visits >= 1 for p, visits in result["p_forward"].values())
+
+
+def test_probe_refuses_other_tasks(tmp_path):
+    write_run(tmp_path, load_config("recall_easy").with_overrides({"hidden_size": 16, "num_envs": 1}))
+    with pytest.raises(SystemExit, match="is not a MiniGrid Memory task"):
+        probe(tmp_path, episodes=1)
