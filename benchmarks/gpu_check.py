@@ -7,20 +7,25 @@ against the same core on the CPU (fp32, max abs difference reported, fails above
 forward+backward time on the GPU as a ratio to ``torch.nn.LSTM`` (cuDNN) of the same size.
 Then the learner: one ``Learner.update`` of the default preset's agent (MiniGrid-MemoryS7, ur_lstm)
 on a batch of ``--learner-batch`` unrolls held in memory, frames/s on the device and on the CPU.
-Exits 1 if any core breaks parity.
+Last, ``train_agent.py`` end to end with ``--device`` (async IMPALA, learner on the device, actors on
+the CPU): a short run, a resume from its checkpoint, an evaluation.
+Exits 1 if any core breaks parity or the end-to-end run fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from benchmarks.learner_speed import learner_rate  # noqa: E402
 from configs import load_config  # noqa: E402
@@ -52,6 +57,27 @@ def gpu_time(fn, repeats: int = 20) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+def train_end_to_end(device: str) -> bool:
+    """``train_agent.py`` with the learner on ``device``: 20k frames, a resume to 40k, an evaluation."""
+    with tempfile.TemporaryDirectory() as logdir:
+        base = [sys.executable, str(ROOT / "train_agent.py"), "--logdir", logdir]
+        steps = {
+            "train": ["--config", "recall_easy", "--runtime", "async", "--agent", "impala",
+                      "--device", device, "--total-frames", "20000"],
+            "resume": ["--total-frames", "40000"],
+            "eval": ["--eval", "--episodes", "20"],
+        }
+        for step, args in steps.items():
+            result = subprocess.run(base + args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+            lines = result.stdout.strip().splitlines() or [""]
+            summary = next((line for line in lines if line.startswith(("done:", "mean return"))), lines[-1])
+            print(f"train_agent.py {step} on {device}: exit {result.returncode}; {summary}", flush=True)
+            if result.returncode != 0:
+                print(result.stderr[-2000:])
+                return False
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", default="")
@@ -62,6 +88,7 @@ def main() -> int:
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script")
     parser.add_argument("--learner-batch", type=int, default=8, help="unrolls per learner batch")
+    parser.add_argument("--seconds", type=float, default=5.0, help="learner timing per device and batch")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device: nothing to check")
@@ -106,11 +133,11 @@ def main() -> int:
         return 1
     print(f"\nall {len(names)} cores match their CPU results within {args.tol}")
     for batch in (1, args.learner_batch):
-        rates = {d: learner_rate(load_config("default"), torch.device(d), batch)
+        rates = {d: learner_rate(load_config("default"), torch.device(d), batch, args.seconds)
                  for d in (args.device, "cpu")}
         print(f"learner (default preset, {batch} unroll(s) of 80 x 16): {rates[args.device]:,.0f} frames/s "
               f"on {args.device}, {rates['cpu']:,.0f} on cpu", flush=True)
-    return 0
+    return 0 if train_end_to_end(args.device) else 1
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def recurrent_ppo_rate(env_id: str, frames: int) -> float:
     return model.num_timesteps / (time.perf_counter() - start)
 
 
-PROFILE_PARTS = (  # (part, file it is defined in, "~" for built-ins; function name)
+PROFILE_PARTS = (  # (part, file it is defined in or "~" for built-ins, function name); learn first
     ("learn", "ppo_recurrent.py", "learn"),
     ("collect_rollouts", "ppo_recurrent.py", "collect_rollouts"),
     ("train", "ppo_recurrent.py", "train"),
@@ -102,9 +102,9 @@ def print_recurrent_ppo_profile(env_id: str, frames: int) -> None:
     print(f"\nRecurrentPPO on {env_id}, {frames:,} frames: {frames / total:,.0f} frames/s under cProfile\n")
     print("| part | calls | share of learn |")
     print("|---|---:|---:|")
-    for part, (calls, seconds) in parts.items():
-        if part != "learn":
-            print(f"| {part} | {calls:,} | {seconds / total:.0%} |")
+    for part, _, _ in PROFILE_PARTS[1:]:
+        calls, seconds = parts[part]
+        print(f"| {part} | {calls:,} | {seconds / total:.0%} |")
 
 
 def main() -> None:
