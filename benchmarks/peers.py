@@ -11,10 +11,10 @@ For each task it measures, in this order and with nothing else running:
   when Ray is installed) with an ``lstm`` and a ``ur_lstm`` core of hidden size 128,
 - RecurrentPPO (8 envs, ``MlpLstmPolicy`` with an LSTM of 128, sb3 defaults otherwise).
 
-``--profile-sb3`` instead profiles RecurrentPPO alone and prints where its ``learn`` spends its time.
-
 and prints a markdown table with each rate, its ratio to RecurrentPPO, and its ratio to the slower
 of the raw env rate and the learner rate (the issue's two goals: >= 10x and >= 40%).
+
+``--profile-sb3`` instead profiles RecurrentPPO alone and prints where its ``learn`` spends its time.
 """
 
 from __future__ import annotations
