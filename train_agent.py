@@ -31,7 +31,7 @@ import yaml
 from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint
 from agents.learner import Learner, learner_settings
 from agents.networks import ActorCritic
-from agents.rollout import Actor
+from agents.rollout import Actor, EpisodePlayer
 from agents.run_logger import RunLogger
 from agents.runtime_ray import import_ray
 from agents.runtimes import make_runtime
@@ -384,7 +384,6 @@ def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[Episode]:
     return finished[:episodes]
 
 
-@torch.no_grad()
 def record_videos(model, config, folder: Path, count: int, greedy: bool) -> list[Path]:
     try:
         from PIL import Image
@@ -393,23 +392,12 @@ def record_videos(model, config, folder: Path, count: int, greedy: bool) -> list
     env = make_env(config.env.env, render_mode="rgb_array", **config.env.env_options)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    player = EpisodePlayer(model, env, greedy)
     for episode in range(count):
-        obs, _ = env.reset(seed=config.run.seed + 20_000 + episode)
-        state = model.initial_state(1)
-        last_action, reward = torch.zeros(1, dtype=torch.long), torch.zeros(1)
-        is_first = torch.ones(1, dtype=torch.bool)
-        frames, done = [env.render()], False
+        frames = [env.render() for _ in player.steps(seed=config.run.seed + 20_000 + episode)]
+        frames.append(env.render())
         if frames[0] is None:
             raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")
-        while not done:
-            obs_t = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
-            out, state = model.step(obs_t, last_action, reward, is_first, state)
-            probs = torch.softmax(out.logits, -1)
-            action = out.logits.argmax(-1) if greedy else torch.multinomial(probs, 1)[:, 0]
-            obs, r, terminated, truncated, _ = env.step(int(action))
-            done = terminated or truncated
-            last_action, reward, is_first = action, torch.tensor([float(r)]), torch.zeros(1, dtype=torch.bool)
-            frames.append(env.render())
         images = [Image.fromarray(f) for f in frames]
         path = folder / f"episode_{episode}.gif"
         images[0].save(path, save_all=True, append_images=images[1:], duration=120, loop=0)

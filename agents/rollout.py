@@ -173,3 +173,39 @@ class Actor:
         self.truncated = np.asarray(step.truncated, bool)
         self.last_action = np.where(self.is_first, 0, actions).astype(np.int64)
         return action, out.logits
+
+
+class EpisodePlayer:
+    """Plays single episodes of one unbatched env (``reset``/``step`` of gymnasium, dict observations)
+    with ``model``, carrying the core state from the initial state as ``Actor.step`` does for a vector
+    env. For callers that look at the env between steps (rendering, reading positions).
+
+    ``steps(seed)`` resets the env and yields ``(logits [A], action)`` before the env takes each
+    action, so the env is as the policy saw it; once it is exhausted, ``reward``, ``terminated``,
+    ``truncated`` and ``info`` are those of the episode's last step.
+    """
+
+    def __init__(self, model, env, greedy: bool = False):
+        self.model, self.env, self.greedy = model, env, greedy
+        self.reward, self.terminated, self.truncated, self.info = 0.0, False, False, {}
+
+    def steps(self, seed: int):
+        obs, _ = self.env.reset(seed=seed)
+        state = self.model.initial_state(1)
+        last_action, reward = torch.zeros(1, dtype=torch.long), torch.zeros(1)
+        is_first = torch.ones(1, dtype=torch.bool)
+        self.terminated = self.truncated = False
+        while not (self.terminated or self.truncated):
+            batch = {key: _to_tensor(value)[None] for key, value in obs.items()}
+            with torch.inference_mode():
+                out, state = self.model.step(batch, last_action, reward, is_first, state)
+            logits = out.logits[0]
+            if self.greedy:
+                action = int(logits.argmax())
+            else:
+                action = int(torch.multinomial(torch.softmax(logits, -1), 1))
+            yield logits, action
+            obs, r, self.terminated, self.truncated, self.info = self.env.step(action)
+            self.reward = float(r)
+            last_action, reward = torch.tensor([action]), torch.tensor([self.reward])
+            is_first = torch.zeros(1, dtype=torch.bool)

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from agents.checkpoint import load_checkpoint  # noqa: E402
+from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
 from configs import load_config  # noqa: E402
 from envs.registry import make_env  # noqa: E402
@@ -46,34 +47,23 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
     model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
     model.eval()
     env = make_env(config.env.env, **config.env.env_options)
+    player = EpisodePlayer(model, env)
     successes, lengths, looked_back = [], [], []
     forward = defaultdict(list)
     for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        grid = env.unwrapped
-        junction = (grid.success_pos[0], grid.height // 2)
-        cue = type(grid.grid.get(1, grid.height // 2 - 1))
-        state = model.initial_state(1)
-        last_action, reward = torch.zeros(1, dtype=torch.long), torch.zeros(1)
-        is_first = torch.ones(1, dtype=torch.bool)
-        looked, done, steps = False, False, 0
-        while not done:
-            batch = {key: torch.as_tensor(np.asarray(value))[None] for key, value in obs.items()}
-            with torch.inference_mode():
-                out, state = model.step(batch, last_action, reward, is_first, state)
-            probs = torch.softmax(out.logits[0], -1)
+        looked, steps = False, 0
+        for logits, _ in player.steps(seed=seed + episode):
+            grid = env.unwrapped  # the pose the policy acted on
+            junction = (grid.success_pos[0], grid.height // 2)
             pose = tuple(int(v) for v in grid.agent_pos), int(grid.agent_dir)
             if pose == (junction, WEST):
                 looked = True
             if pose[0] == junction and pose[1] in (NORTH, SOUTH):
                 facing = grid.grid.get(junction[0], junction[1] + (-2 if pose[1] == NORTH else 2))
-                forward[(looked, type(facing) is cue)].append(float(probs[FORWARD]))
-            action = int(torch.multinomial(probs, 1))
-            obs, r, terminated, truncated, _ = env.step(action)
-            done, steps = terminated or truncated, steps + 1
-            last_action, reward = torch.tensor([action]), torch.tensor([float(r)])
-            is_first = torch.zeros(1, dtype=torch.bool)
-        successes.append(r > 0)
+                cue = grid.grid.get(1, grid.height // 2 - 1)
+                forward[(looked, type(facing) is type(cue))].append(float(torch.softmax(logits, -1)[FORWARD]))
+            steps += 1
+        successes.append(bool(player.info.get("success")))  # envs.observations.minigrid_success
         lengths.append(steps)
         looked_back.append(looked)
     env.close()

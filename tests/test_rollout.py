@@ -6,9 +6,9 @@ import torch
 
 from agents.learner import transitions_of
 from agents.networks import ActorCritic
-from agents.rollout import Actor, Unroll
+from agents.rollout import Actor, EpisodePlayer, Unroll
 from cores import make_core, map_state
-from envs import make_vector_env
+from envs import make_env, make_vector_env
 
 SCRIPTED = "tests.scripted_envs:ScriptedEpisodes-v0"
 
@@ -76,3 +76,19 @@ def test_transitions_mask_the_ignored_action_and_bootstrap_truncation():
             assert is_first[t + 1] and not batch.mask[t, 0]  # the next action is ignored
     assert batch.mask[:, 0].tolist() == (~is_first[1:]).tolist()
     assert (unroll.last_action[unroll.is_first] == 0).all() and (unroll.reward[unroll.is_first] == 0).all()
+
+
+def test_episode_player_carries_the_state_through_an_episode_like_an_unroll():
+    _, model = make_agent()
+    env = make_env(SCRIPTED)
+    player = EpisodePlayer(model, env)
+    logits, actions = zip(*player.steps(seed=0), strict=True)
+    # Episode 0 of the scripted env: 3 steps, observations [0, t], rewards t, ends by termination.
+    assert len(logits) == 3 and player.terminated and not player.truncated
+    assert player.reward == 3.0 and player.info == {"success": True}
+    obs = {"obs": torch.tensor([[[0.0, t]] for t in range(3)])}
+    last_action = torch.tensor([[0], [actions[0]], [actions[1]]])
+    reward = torch.tensor([[0.0], [1.0], [2.0]])
+    is_first = torch.tensor([[True], [False], [False]])
+    out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(1))
+    torch.testing.assert_close(torch.stack(logits), out.logits[:, 0], atol=1e-5, rtol=1e-5)
