@@ -2,9 +2,11 @@
 vector env, measured in the same run.
 
     python benchmarks/train_speed.py [--env MiniGrid-MemoryS7-v0] [--core ur_lstm] [--seconds 30]
+        [--devices cpu,cuda] [--num-actors N]
 
 Each runtime trains through ``train_agent.py`` (a subprocess, fresh run directory) for a fixed frame
 budget; frames/s is read from its ``metrics.jsonl`` (``perf/sps``, median after the first log).
+With ``--devices cpu,cuda`` every runtime runs once per learner device (actors stay on the CPU).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, 
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     rates = [r for r in rates if r]
+    if not rates:
+        sys.exit(f"{runtime}/{agent} logged no frame rate in {frames:,} frames: raise --frames")
     return statistics.median(rates[1:] or rates)
 
 
@@ -58,17 +62,24 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=16)
     parser.add_argument("--frames", type=int, default=150_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="raw env measurement")
+    parser.add_argument("--devices", default="cpu", help="learner devices, comma-separated")
+    parser.add_argument("--num-actors", type=int, default=1, help="actor processes of the async runtime")
     args = parser.parse_args()
+    devices = [d for d in args.devices.split(",") if d]
     raw = raw_rate(args.env, args.num_envs, args.seconds)
     print(f"{args.env}, {args.num_envs} envs, core {args.core}; raw random-action rate {raw:,.0f} "
           f"steps/s; python benchmarks/train_speed.py {' '.join(sys.argv[1:])}\n")
-    print("| runtime | agent | training frames/s | / raw env |")
-    print("|---|---|---:|---:|")
+    print("| runtime | agent | learner device | training frames/s | / raw env |")
+    print("|---|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for runtime, agent in (("sync", "a2c"), ("sync", "impala"), ("async", "impala")):
-            rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
-                              Path(tmp) / f"{runtime}_{agent}")
-            print(f"| {runtime} | {agent} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
+        for device in devices:
+            for runtime, agent in (("sync", "a2c"), ("sync", "impala"), ("async", "impala")):
+                extra = ("--device", device)
+                if runtime == "async":
+                    extra += ("--num-actors", str(args.num_actors))
+                rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
+                                  Path(tmp) / f"{runtime}_{agent}_{device}", extra)
+                print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
