@@ -103,7 +103,7 @@ class RayRuntime:
         for index in range(num_actors):
             for _ in range(requests_per_actor):
                 self._request(index)
-        self.restarts = 0  # requests lost to dead actors (each death loses its in-flight requests)
+        self.lost_requests = 0  # requests lost to dead actors (a death loses all its in-flight ones)
         self._failures_in_a_row = 0
         self._episodes: list[tuple[float, int, bool | None]] = []
         self._lag = 0.0
@@ -134,12 +134,13 @@ class RayRuntime:
             except ray.exceptions.RayActorError as error:
                 # Ray restarts the actor (fresh env and core state, so the next unroll starts new
                 # episodes); the lost request is sent again, unless actors only ever fail.
-                self.restarts += 1
+                self.lost_requests += 1
                 self._failures_in_a_row += 1
                 if self._failures_in_a_row > MAX_FAILURES_PER_ACTOR * len(self.workers):
                     raise RuntimeError(f"ray actors failed {self._failures_in_a_row} requests in a row "
                                        f"without one unroll; last error: {error}") from None
-                log.warning("ray actor %d died (%s); restarted", index, type(error).__name__)
+                log.warning("ray actor %d died (%s): Ray restarts it; its request is sent again", index,
+                            type(error).__name__)
                 self._request(index)
                 continue
             self._failures_in_a_row = 0
