@@ -171,11 +171,12 @@ class ActorCritic(nn.Module):
         return torso_size + (num_actions + 1 if previous_inputs else 0)
 
     @classmethod
-    def build(cls, description: dict[str, dict], num_actions: int, core_factory,
+    def build(cls, description: dict[str, dict], num_actions: int, core_factory, *,
               torso_size: int = 128, previous_inputs: bool = True,
               head_size: int = 0) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
-        (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``)."""
+        (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
+        The keyword options are ``configs.CoreConfig.network_options()``."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size)
 

@@ -109,6 +109,13 @@ def _to_tensor(value: np.ndarray) -> Tensor:
     return torch.from_numpy(np.asarray(value))
 
 
+def choose_actions(logits: Tensor, greedy: bool, generator: torch.Generator | None = None) -> Tensor:
+    """``logits [B, A]`` -> actions ``[B]``: sampled from the softmax, or the argmax with ``greedy``."""
+    if greedy:
+        return logits.argmax(-1)
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(-1)
+
+
 class Actor:
     """Steps a vector env with a policy, carrying the core state across unrolls.
 
@@ -160,10 +167,7 @@ class Actor:
         obs = {k: _to_tensor(v) for k, v in self.obs.items()}
         out, self.state = self.model.step(obs, _to_tensor(self.last_action), _to_tensor(self.reward),
                                           _to_tensor(self.is_first), self.state)
-        if greedy:
-            action = out.logits.argmax(-1)
-        else:
-            action = torch.multinomial(torch.softmax(out.logits, -1), 1, generator=self.generator).squeeze(-1)
+        action = choose_actions(out.logits, greedy, self.generator)
         actions = action.numpy()
         step = self.env.step(actions)
         self.obs = step.obs
@@ -200,10 +204,7 @@ class EpisodePlayer:
             with torch.inference_mode():
                 out, state = self.model.step(batch, last_action, reward, is_first, state)
             logits = out.logits[0]
-            if self.greedy:
-                action = int(logits.argmax())
-            else:
-                action = int(torch.multinomial(torch.softmax(logits, -1), 1))
+            action = int(choose_actions(out.logits, self.greedy)[0])
             yield logits, action
             obs, r, self.terminated, self.truncated, self.info = self.env.step(action)
             self.reward = float(r)

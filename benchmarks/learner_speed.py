@@ -29,8 +29,8 @@ def build_agent(config: TrainConfig):
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
     core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **c.core_options)
-    model = ActorCritic.build(probe.observation_description, num_actions, core_factory, c.torso_size,
-                              c.previous_inputs, c.head_size)
+    model = ActorCritic.build(probe.observation_description, num_actions, core_factory,
+                              **c.network_options())
     probe.close()
     return model, factory
 

@@ -78,6 +78,12 @@ class CoreConfig:
         _check(isinstance(self.previous_inputs, bool),
                f"previous_inputs must be true or false, got {self.previous_inputs!r}")
 
+    def network_options(self) -> dict:
+        """The fields that shape the network around the core: keyword arguments of
+        ``agents.networks.ActorCritic.build`` (the rest, core/hidden_size/core_options, make the core)."""
+        return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
+                "head_size": self.head_size}
+
 
 @dataclass
 class AgentConfig:

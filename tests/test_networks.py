@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from agents.networks import ActorCritic, MiniGridImageEncoder
+from configs import CoreConfig
 from cores import make_core
 
 DESCRIPTION = {
@@ -107,6 +110,20 @@ def test_hidden_head_layer_is_shared_and_linear_heads_keep_their_parameter_names
                           hidden.initial_state(B))
     torch.testing.assert_close(step.logits, out.logits[0], atol=1e-5, rtol=1e-5)
 
+
+
+def test_every_network_field_of_the_core_config_reaches_the_network():
+    """A CoreConfig field either makes the core or is one of its network options, and
+    ``ActorCritic.build`` takes those options as they are."""
+    core_fields = {"core", "hidden_size", "core_options"}
+    config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False)
+    options = config.network_options()
+    assert set(options) == {f.name for f in dataclasses.fields(CoreConfig)} - core_fields
+    sizes = []
+    model = ActorCritic.build(DESCRIPTION, 5, lambda size: sizes.append(size) or make_core("mlp", size, 16),
+                              **options)
+    assert sizes == [24]  # torso only: no previous action and reward
+    assert model.head[0].weight.shape == (8, 16) and model.torso.mix[0].out_features == 24
 
 def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
     """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""
