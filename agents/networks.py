@@ -145,12 +145,14 @@ class ActorCritic(nn.Module):
     """
 
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
-                 torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0):
+                 torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
+                 observation_gate: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
         self.torso_description = description
         self.torso = Torso(description, torso_size)
+        self.torso_size = torso_size
         expected = self.core_input_size(torso_size, num_actions, previous_inputs)
         if core.input_size != expected:
             extra = f" + {num_actions} one-hot actions + 1 reward" if previous_inputs else ""
@@ -159,6 +161,12 @@ class ActorCritic(nn.Module):
                 f"(torso {torso_size}{extra})"
             )
         self.core = core
+        # y * (1 + W x): zero weights start as the plain read-out; the product makes "does what is in
+        # view match what is remembered" linear in the features (a multiplicative interaction)
+        self.observation_gate = nn.Linear(torso_size, core.output_size) if observation_gate else None
+        if self.observation_gate is not None:
+            nn.init.zeros_(self.observation_gate.weight)
+            nn.init.zeros_(self.observation_gate.bias)
         if head_size > 0:
             self.head = nn.Sequential(nn.Linear(core.output_size, head_size), nn.ReLU())
         else:
@@ -173,12 +181,13 @@ class ActorCritic(nn.Module):
     @classmethod
     def build(cls, description: dict[str, dict], num_actions: int, core_factory, *,
               torso_size: int = 128, previous_inputs: bool = True,
-              head_size: int = 0) -> ActorCritic:
+              head_size: int = 0, observation_gate: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
         The keyword options are ``configs.CoreConfig.network_options()``."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
-        return cls(description, num_actions, core, torso_size, previous_inputs, head_size)
+        return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
+                   observation_gate)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -199,18 +208,22 @@ class ActorCritic(nn.Module):
         flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
         x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
-        return self._heads(y), state
+        return self._heads(y, x.view(T, B, -1)), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
         """One step of ``B`` envs: ``obs {key: [B, ...]}``, the rest ``[B]``."""
         if bool(is_first.any()):
             state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
-        y, state = self.core.step(self.core_inputs(obs, last_action, last_reward), state)
-        return self._heads(y), state
+        x = self.core_inputs(obs, last_action, last_reward)
+        y, state = self.core.step(x, state)
+        return self._heads(y, x), state
 
-    def _heads(self, y: Tensor) -> AgentOutput:
-        """Core output ``[..., core.output_size]`` -> logits ``[..., A]`` and values ``[...]``."""
+    def _heads(self, y: Tensor, x: Tensor) -> AgentOutput:
+        """Core output ``y [..., core.output_size]`` and core input ``x [..., core.input_size]`` (its
+        first ``torso_size`` features are the torso's) -> logits ``[..., A]`` and values ``[...]``."""
+        if self.observation_gate is not None:
+            y = y * (1.0 + self.observation_gate(x[..., : self.torso_size]))
         z = self.head(y)
         return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1))
 

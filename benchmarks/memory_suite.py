@@ -68,7 +68,7 @@ def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
                          f"{', '.join(suites)}")
     suite = suites[name]
     for task, spec in suite["tasks"].items():
-        missing = {"config", "total_frames", "threshold"} - set(spec)
+        missing = {"total_frames", "threshold"} - set(spec)
         if missing:
             raise SystemExit(f"memory_suite.py: error: task {task!r} lacks {', '.join(sorted(missing))}")
     return suite
@@ -83,7 +83,8 @@ def cells_of(name: str, suite: dict, tasks=None, cores=None) -> list[Cell]:
 
 def train_command(cell: Cell, logdir: Path, threads: int) -> list[str]:
     spec = cell.spec
-    command = ["train_agent.py", "--config", spec["config"], "--core", cell.core, "--seed", str(cell.seed),
+    preset = ["--config", spec["config"]] if spec.get("config") else []  # none: the program's defaults
+    command = ["train_agent.py", *preset, "--core", cell.core, "--seed", str(cell.seed),
                "--total-frames", str(spec["total_frames"]), "--logdir", str(logdir),
                "--threads", str(threads), "--checkpoint-every-s", "30"]
     for key, value in (spec.get("options") or {}).items():

@@ -154,7 +154,8 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
         mine = [r for r in runs if r["task"] == task]
         options = spec.get("options") or {}
         out += [f"### {task}", "",
-                f"Preset `{spec['config']}`{' with ' + json.dumps(options) if options else ''}, "
+                (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
+                + f"{' with ' + json.dumps(options) if options else ''}, "
                 f"{spec['total_frames']:,} frames per run, solved at a return of {spec['threshold']}.", ""]
         out += task_table(task, spec, mine, cores)
         if mine:

@@ -62,6 +62,10 @@ class CoreConfig:
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
     head_size: int = 0
     """Hidden ReLU layer shared by the policy and baseline heads on the core's output; 0: linear heads."""
+    observation_gate: bool = False
+    """Multiply the core's output elementwise by (1 + a linear map of the torso features, zero at the
+    start) before the heads, so comparing what is in view with what is remembered is linear in the
+    features."""
     previous_inputs: bool = True
     """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
     without any memory (with them it can tell one step back)."""
@@ -75,6 +79,8 @@ class CoreConfig:
                and self.head_size >= 0, f"head_size must be an integer >= 0, got {self.head_size!r}")
         _check(isinstance(self.core_options, dict),
                f"core_options must be a mapping, got {self.core_options!r}")
+        _check(isinstance(self.observation_gate, bool),
+               f"observation_gate must be true or false, got {self.observation_gate!r}")
         _check(isinstance(self.previous_inputs, bool),
                f"previous_inputs must be true or false, got {self.previous_inputs!r}")
 
@@ -82,15 +88,17 @@ class CoreConfig:
         """The fields that shape the network around the core: keyword arguments of
         ``agents.networks.ActorCritic.build`` (the rest, core/hidden_size/core_options, make the core)."""
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
-                "head_size": self.head_size}
+                "head_size": self.head_size, "observation_gate": self.observation_gate}
 
 
 @dataclass
 class AgentConfig:
     agent: str = "impala"
     """impala (V-trace) | a2c (on-policy GAE)."""
-    unroll_length: int = 40
-    """Transitions per unroll (T); each unroll stores T + 1 steps."""
+    unroll_length: int = 80
+    """Transitions per unroll (T); each unroll stores T + 1 steps. Gradients do not cross unroll
+    boundaries, so a cue and its recall must fall in one unroll to be linked: make it longer than the
+    delay to bridge."""
     batch_size: int = 1
     """Unrolls per learner update (of num_envs sequences each)."""
     discount: float = 0.99
@@ -109,10 +117,10 @@ class AgentConfig:
     """impala: V-trace c-bar (trace cutting)."""
     optimizer: str = "adam"
     """adam | rmsprop."""
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-3
     """Initial learning rate."""
-    lr_schedule: str = "linear"
-    """linear (decays to zero at total_frames) | constant."""
+    lr_schedule: str = "constant"
+    """constant | linear (decays to zero at total_frames)."""
     max_grad_norm: float = 40.0
     """Gradient-norm clipping."""
 

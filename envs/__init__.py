@@ -8,13 +8,16 @@
 """
 
 from .observations import describe_observation
+from .recall import CueRecallEnv, register_recall
 from .registry import MissingExtraError, available_envs, make_env
 from .vector import Episode, Transition, VectorEnv, envpool_supports, make_vector_env
 from .visual_match import VisualMatchEnv, register_visual_match
 
 register_visual_match()
+register_recall()
 
 __all__ = [
+    "CueRecallEnv",
     "Episode",
     "MissingExtraError",
     "Transition",

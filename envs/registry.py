@@ -8,6 +8,7 @@ import importlib
 import gymnasium as gym
 
 from .observations import DictObservation, MiniGridObservation, check_minigrid_actions
+from .recall import RECALL_IDS, register_recall
 from .visual_match import DELAYS, register_visual_match
 
 POPGYM_PREFIX = "popgym-"
@@ -18,7 +19,7 @@ MINIGRID_MEMORY_IDS = (
 OWN_IDS = tuple(
     f"{name}-{variant}-v0" for name in ("PassiveVisualMatch", "ActiveVisualMatch")
     for variant in ("Easy", *DELAYS)
-) + ("PassiveVisualMatch-v0", "ActiveVisualMatch-v0")
+) + ("PassiveVisualMatch-v0", "ActiveVisualMatch-v0", *RECALL_IDS)
 
 
 class MissingExtraError(ValueError):
@@ -29,6 +30,7 @@ def _register_known() -> None:
     import minigrid  # noqa: F401  (registers the MiniGrid ids)
 
     register_visual_match()
+    register_recall()
 
 
 def popgym_installed() -> bool:

@@ -1,0 +1,111 @@
+"""How hard is a cue recall for the agent's network itself? Train it by supervision, no RL.
+
+    python benchmarks/recall_supervised.py --delay 15 --shuffled --seeds 0,1,2
+    python benchmarks/recall_supervised.py --delay 30 --shuffled --observation-gate false
+
+The network of ``train_agent.py`` (torso, core, heads: ``ActorCritic.build`` with the config's
+network options) reads whole ``CueRecall`` episodes and is trained with the cross-entropy of its
+policy logits at the query step against the right answer, by Adam, one batch of fresh episodes per
+step. It reports the episodes seen until the batch accuracy first reached ``--target``. An RL agent
+learns from one sampled action and a 0/1 reward per episode, so it cannot be expected to need fewer
+episodes than this: a network that needs 100k episodes here will not learn the task within an RL
+budget of 60k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.networks import ActorCritic  # noqa: E402
+from configs import CoreConfig  # noqa: E402
+from cores import make_core  # noqa: E402
+from envs import make_vector_env  # noqa: E402
+
+
+def episodes(env, batch: int, delay: int) -> tuple[dict, torch.Tensor]:
+    """One batch of whole episodes: observations ``{key: [T, B, ...]}`` (T = delay + 2) and the
+    right action at the query ``[B]``."""
+    obs, _ = env.reset()
+    steps = [obs]
+    zeros = np.zeros(batch, dtype=np.int64)
+    for _ in range(delay + 1):
+        steps.append(env.step(zeros).obs)
+    stacked = {k: torch.as_tensor(np.stack([s[k] for s in steps])) for k in steps[0]}
+    cue = stacked["symbol"][0]
+    if "candidates" in stacked:
+        answer = (stacked["candidates"][-1] == cue[:, None]).float().argmax(-1)
+    else:
+        answer = cue - 1
+    return stacked, answer
+
+
+def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
+    """Episodes until the batch accuracy first reached ``args.target`` (None: not within the budget),
+    and the last batch's accuracy."""
+    torch.manual_seed(seed)
+    env_id = "ShuffledCueRecall-v0" if args.shuffled else "CueRecall-v0"
+    env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
+    c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate)
+    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size)
+    model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    T, B = args.delay + 2, args.batch
+    first = torch.zeros(T, B, dtype=torch.bool)
+    first[0] = True
+    no_action, no_reward = torch.zeros(T, B, dtype=torch.long), torch.zeros(T, B)
+    accuracy, seen = 0.0, 0
+    while seen < args.max_episodes:
+        obs, answer = episodes(env, B, args.delay)
+        out, _ = model.unroll(obs, no_action, no_reward, first, model.initial_state(B))
+        loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += B
+        accuracy = (out.logits[-1].argmax(-1) == answer).float().mean().item()
+        if accuracy >= args.target:
+            env.close()
+            return seen, accuracy
+    env.close()
+    return None, accuracy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delay", type=int, default=15)
+    parser.add_argument("--num-cues", type=int, default=4)
+    parser.add_argument("--shuffled", action="store_true", help="the shuffled query (pick the slot)")
+    parser.add_argument("--core", default="ur_lstm")
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--observation-gate", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=CoreConfig().observation_gate, help="true | false (default: the config's)")
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--batch", type=int, default=64, help="episodes per step")
+    parser.add_argument("--target", type=float, default=0.95, help="batch accuracy that counts as learned")
+    parser.add_argument("--max-episodes", type=int, default=200_000)
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
+    print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
+          f"lr {args.learning_rate}, {args.batch} episodes per step", flush=True)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        seen, accuracy = episodes_to_learn(args, seed)
+        verdict = (f"accuracy >= {args.target} after {seen:,} episodes" if seen is not None
+                   else f"not within {args.max_episodes:,} episodes (last batch {accuracy:.2f})")
+        print(f"seed {seed}: {verdict}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
