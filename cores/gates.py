@@ -68,8 +68,9 @@ def chrono_bias(
 
 
 def cumax(x: Tensor, dim: int = -1) -> Tensor:
-    """Cumulative softmax (ON-LSTM): monotone non-decreasing along ``dim``, last entry 1."""
-    return torch.cumsum(torch.softmax(x, dim=dim), dim=dim)
+    """Cumulative softmax (ON-LSTM): monotone non-decreasing along ``dim``, last entry 1. Clamped at 1,
+    which the rounding of the sum can pass (1 + 2e-16 in float64), so a gate never leaves [0, 1]."""
+    return torch.cumsum(torch.softmax(x, dim=dim), dim=dim).clamp(max=1.0)
 
 
 def refine(f: Tensor, r: Tensor) -> Tensor:

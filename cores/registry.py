@@ -10,7 +10,9 @@ from typing import Any
 from .base import Core
 from .goru import GORUCore
 from .gru import GRUCore
+from .lru import LRUCore
 from .lstm import LSTMCore
+from .min_rnn import MinGRUCore, MinLSTMCore
 from .mlp import MLPCore
 
 #: Horizon of the chrono presets (c_lstm, c_gru); override with ``t_max=...``.
@@ -35,6 +37,11 @@ CORES: dict[str, tuple[type[Core], dict[str, Any]]] = {
     "c_gru": (GRUCore, {"gate_init": "chrono", "t_max": DEFAULT_T_MAX}),
     "o_gru": (GRUCore, {"gate_init": "ordered"}),
     "goru": (GORUCore, {}),
+    "min_gru": (MinGRUCore, {}),
+    "min_lstm": (MinLSTMCore, {}),
+    "ur_min_gru": (MinGRUCore, UNIFORM_REFINE),
+    "ur_min_lstm": (MinLSTMCore, UNIFORM_REFINE),
+    "lru": (LRUCore, {}),
 }
 
 

@@ -68,8 +68,9 @@ def mission_tokens(text: str) -> np.ndarray:
     return ids
 
 
-def minigrid_image_space() -> spaces.Box:
-    space = spaces.Box(0, 255, (7, 7, 3), np.uint8)
+def minigrid_image_space(view: int = 7) -> spaces.Box:
+    """The symbolic image of a ``view`` x ``view`` window (MiniGrid's ``agent_view_size``)."""
+    space = spaces.Box(0, 255, (view, view, 3), np.uint8)
     space.minigrid_symbolic = True  # marks the symbolic encoding for describe_observation
     return space
 
@@ -155,7 +156,8 @@ def minigrid_success(reward: float, terminated: bool) -> bool:
 
 
 class MiniGridObservation(gym.ObservationWrapper):
-    """MiniGrid's observation -> ``{"image": uint8 [7, 7, 3], "direction": int64}`` plus
+    """MiniGrid's observation -> ``{"image": uint8 [V, V, 3], "direction": int64}`` (V: the env's
+    ``agent_view_size``, 7 by default) plus
     ``"mission"`` word ids when ``mission`` is ``"tokens"``, or ``"auto"`` and the task's mission
     varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped).
 
@@ -173,7 +175,8 @@ class MiniGridObservation(gym.ObservationWrapper):
             varies = getattr(mission_space, "ordered_placeholders", None) is not None
             mission = "tokens" if varies else "drop"
         self.keep_mission = mission == "tokens"
-        obs_spaces = {"image": minigrid_image_space(), "direction": spaces.Discrete(4)}
+        view = env.observation_space.spaces["image"].shape[0]  # agent_view_size, 7 unless set
+        obs_spaces = {"image": minigrid_image_space(view), "direction": spaces.Discrete(4)}
         if self.keep_mission:
             obs_spaces["mission"] = spaces.Box(0, MISSION_VOCAB - 1, (MISSION_LENGTH,), np.int64)
         self.observation_space = spaces.Dict(obs_spaces)

@@ -185,6 +185,11 @@ def make_vector_env(
     if not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     name = resolve(env_id)
+    if backend == "envpool" and kwargs:
+        # Not forwarded: envpool 1.x's MiniGrid accepts agent_view_size but corrupts its heap with any
+        # value but 7 ("double free or corruption" within 50 steps, MemoryS9, 2026-12-01).
+        raise ValueError(f"backend 'envpool' takes no env options, got {', '.join(sorted(kwargs))}; "
+                         "use backend gymnasium (auto picks it when env options are given)")
     if backend == "envpool" and not envpool_supports(name):
         why = "is not installed (pip install 'gated-rl[envpool]')" if not envpool_installed() else (
             f"does not implement {env_id!r}"

@@ -116,7 +116,7 @@ def test_every_network_field_of_the_core_config_reaches_the_network():
     """A CoreConfig field either makes the core or is one of its network options, and
     ``ActorCritic.build`` takes those options as they are."""
     core_fields = {"core", "hidden_size", "core_options"}
-    config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False)
+    config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False, observation_gate=True)
     options = config.network_options()
     assert set(options) == {f.name for f in dataclasses.fields(CoreConfig)} - core_fields
     sizes = []
@@ -124,6 +124,38 @@ def test_every_network_field_of_the_core_config_reaches_the_network():
                               **options)
     assert sizes == [24]  # torso only: no previous action and reward
     assert model.head[0].weight.shape == (8, 16) and model.torso.mix[0].out_features == 24
+    assert model.observation_gate.weight.shape == (16, 24)
+
+
+def test_observation_gate_starts_as_the_plain_read_out_and_multiplies_by_the_torso_features():
+    """With the gate, the heads read ``y * (1 + W f)`` (f: this step's torso features); its zero
+    start leaves the agent's first outputs as they are without it."""
+    torch.manual_seed(0)
+    core_size = ActorCritic.core_input_size(32, 5)
+    plain = ActorCritic(DESCRIPTION, 5, make_core("ur_lstm", core_size, 16), 32)
+    gated = ActorCritic(DESCRIPTION, 5, make_core("ur_lstm", core_size, 16), 32, observation_gate=True)
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["observation_gate.bias", "observation_gate.weight"]
+    T, B = 5, 3
+    obs, is_first = observation(T, B), torch.zeros(T, B, dtype=torch.bool)
+    is_first[0] = is_first[3, 1] = True
+    last_action, reward = torch.randint(0, 5, (T, B)), torch.randn(T, B)
+    args = (obs, last_action, reward, is_first)
+    torch.testing.assert_close(gated.unroll(*args, gated.initial_state(B))[0],
+                               plain.unroll(*args, plain.initial_state(B))[0])
+    torch.nn.init.normal_(gated.observation_gate.weight)
+    out, _ = gated.unroll(*args, gated.initial_state(B))
+    x = gated.core_inputs({k: v.flatten(0, 1) for k, v in obs.items()}, last_action.flatten(),
+                          reward.flatten()).view(T, B, -1)
+    y, _ = gated.core(x, gated.initial_state(B), is_first)
+    features = gated.torso({k: v.flatten(0, 1) for k, v in obs.items()}).view(T, B, -1)
+    z = y * (1 + gated.observation_gate(features))
+    torch.testing.assert_close(out.logits, gated.policy(z))
+    state = gated.initial_state(B)
+    for t in range(T):  # stepping reads the same gate
+        step, state = gated.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
+                                 state)
+        torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
 
 def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
     """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from envs import make_vector_env
 from tests.scripted_envs import LENGTHS, SUCCESS
@@ -105,3 +106,18 @@ def test_envpool_backend_errors(monkeypatch):
         make_vector_env("MiniGrid-MemoryS7-v0", 2, backend="envpool")
     env = make_vector_env("MiniGrid-MemoryS7-v0", 2)  # auto falls back to gymnasium
     assert env.backend == "gymnasium"
+
+
+def test_a_smaller_minigrid_view_reaches_the_torso():
+    """``agent_view_size`` (an env option) shrinks the image the agent sees and its description;
+    ``auto`` runs it on gymnasium, and EnvPool refuses env options in one line."""
+    from agents.networks import Torso
+
+    env = make_vector_env("MiniGrid-MemoryS9-v0", 2, seed=0, agent_view_size=3, actions="navigation")
+    obs, _ = env.reset(seed=0)
+    assert env.backend == "gymnasium" and obs["image"].shape == (2, 3, 3, 3)
+    assert env.observation_description["image"]["shape"] == (3, 3, 3)
+    torso = Torso(env.observation_description, 16)
+    assert torso({k: torch.as_tensor(v) for k, v in obs.items()}).shape == (2, 16)
+    with pytest.raises(ValueError, match="backend 'envpool' takes no env options, got agent_view_size"):
+        make_vector_env("MiniGrid-MemoryS9-v0", 2, backend="envpool", agent_view_size=3)
