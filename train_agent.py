@@ -10,6 +10,17 @@
 Every config field is a flag (``--help`` lists them with their meaning). A run directory holds
 ``config.yaml``, TensorBoard events, ``checkpoints/latest.pt`` (and milestones) and ``metrics.jsonl``.
 Bad input ends with one line on stderr and exit status 2, before anything is written.
+
+One run at a time trains in a run directory: a run (new or resumed) locks it (``DIR/.lock``, see
+``agents.checkpoint.RunLock``; the kernel frees the lock when the run's process ends, even by SIGKILL),
+and a second run on a directory in use is refused with one line (exit 2) while the first goes on.
+``--eval`` takes no lock and may run while the run trains: it only reads ``config.yaml`` and
+``checkpoints/latest.pt``, which a run replaces atomically (so it reads one whole checkpoint, the newest
+or the one before), and writes ``eval.json`` (atomically too) and ``videos/``, which training never writes.
+
+A loss, gradient or weight that is not finite (or a non-finite reward from the env) stops training
+with one line naming it, the update and the frames, and exit status 1; the update is not saved, so
+``checkpoints/latest.pt`` and the milestones keep the last finite weights.
 """
 
 from __future__ import annotations
@@ -18,9 +29,11 @@ import argparse
 import difflib
 import functools
 import json
+import os
 import random
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,8 +41,16 @@ import numpy as np
 import torch
 import yaml
 
-from agents.checkpoint import CheckpointError, load_checkpoint, restore_rng, rng_state, save_checkpoint
-from agents.learner import Learner, learner_settings
+from agents.checkpoint import (
+    CheckpointError,
+    RunDirError,
+    RunLock,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+from agents.learner import Learner, NonFiniteError, first_non_finite, learner_settings
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer
 from agents.run_logger import RunLogger
@@ -49,6 +70,10 @@ RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threa
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
+
+
+class TrainingError(Exception):
+    """Training stopped on a fault of the run itself (a non-finite value): one line, exit status 1."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -164,6 +189,17 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     return saved.with_overrides(keep), True
 
 
+def check_finite_weights(checkpoint: dict, path: Path) -> None:
+    """A ``CheckpointError`` for a checkpoint whose model weights hold a NaN or an infinity (as runs
+    saved before training checked them did)."""
+    model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    bad = first_non_finite((name, value) for name, value in (model or {}).items()
+                           if isinstance(value, torch.Tensor) and value.is_floating_point())
+    if bad is not None:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a non-finite weight {bad!r}; "
+                              "copy a good milestone over it to resume or evaluate")
+
+
 def build_model(config: TrainConfig, env) -> ActorCritic:
     space = env.single_action_space
     if not hasattr(space, "n"):
@@ -225,6 +261,8 @@ def core_gates(model: ActorCritic, batch) -> dict:
 
 
 def train(config: TrainConfig, resume: bool) -> int:
+    """Validate, lock the run directory, then train (see ``_train``); the lock is dropped however
+    training ends (and by the kernel when the process dies)."""
     run = config.run
     logdir = Path(run.logdir)
     torch.set_num_threads(run.threads)
@@ -245,12 +283,25 @@ def train(config: TrainConfig, resume: bool) -> int:
         raise
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    with RunLock(logdir):
+        if not resume and (logdir / "checkpoints" / "latest.pt").exists():
+            raise ConfigError(f"{logdir} got a checkpoint from another run while this one started; "
+                              "run the command again to resume it")
+        return _train(config, resume, model, device)
+
+
+def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device) -> int:
+    run = config.run
+    logdir = Path(run.logdir)
     model.to(device)
     optimizer = make_optimizer(config, model)
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)
-    checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt") if resume else None
+    latest = logdir / "checkpoints" / "latest.pt"
+    checkpoint = load_checkpoint(latest) if resume else None
+    if checkpoint is not None:
+        check_finite_weights(checkpoint, latest)
 
     logdir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -258,6 +309,7 @@ def train(config: TrainConfig, resume: bool) -> int:
     retain_freed_memory()
     a = config.agent
     learner = Learner(model, optimizer, scheduler, learner_settings(a))
+    saved = {"updates": 0, "frames": 0, "written": False}  # what latest.pt holds
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -266,6 +318,7 @@ def train(config: TrainConfig, resume: bool) -> int:
         progress.frames = int(checkpoint["frames"])
         learner.updates = int(checkpoint["updates"])
         restore_rng(checkpoint["rng"])
+        saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
         for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
             group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
     env_seed = run.seed + 1000 * learner.updates  # fresh episodes after a resume
@@ -290,9 +343,17 @@ def train(config: TrainConfig, resume: bool) -> int:
             "scheduler": scheduler.state_dict() if scheduler is not None else {},
             "frames": progress.frames, "updates": learner.updates, "rng": rng_state(),
         }
-        save_checkpoint(logdir / "checkpoints" / "latest.pt", payload)
+        save_checkpoint(latest, payload)
+        saved.update(updates=learner.updates, frames=progress.frames, written=True)
         if milestone:
             save_checkpoint(logdir / "checkpoints" / f"frames_{progress.frames:012d}.pt", payload)
+
+    def diverged(error: NonFiniteError) -> TrainingError:
+        kept = (f"{latest} keeps update {saved['updates']} ({saved['frames']:,} frames)"
+                if saved["written"] else "no checkpoint was written")
+        return TrainingError(f"{error.where} at update {error.update} (frames {progress.frames:,} to "
+                             f"{progress.frames + runtime.frames_per_batch:,}); stopped without saving "
+                             f"it: {kept}")
 
     last_log = last_save = time.monotonic()
     next_milestone = (progress.frames // (run.total_frames // 4 or 1) + 1) * (run.total_frames // 4 or 1)
@@ -300,7 +361,10 @@ def train(config: TrainConfig, resume: bool) -> int:
     try:
         while progress.frames < run.total_frames and stop["signal"] is None:
             batch = runtime.next_batch().to(device)
-            stats = learner.update(batch)
+            try:
+                stats = learner.update(batch)
+            except NonFiniteError as error:
+                raise diverged(error) from None
             progress.frames += runtime.frames_per_batch
             runtime.publish(learner.updates)
             logger.episodes(runtime.pop_episodes(), progress.frames)
@@ -336,6 +400,12 @@ def train(config: TrainConfig, resume: bool) -> int:
 
 
 def evaluate(args, overrides: dict) -> int:
+    """Play ``--episodes`` episodes with the run's latest checkpoint; write ``eval.json``.
+
+    Takes no lock on the run directory, by choice: evaluating a run while it trains is safe (the run
+    replaces ``latest.pt`` atomically, so this reads one whole checkpoint) and useful, and what this
+    writes (``eval.json``, atomically, and ``videos/``) is nothing a training run writes.
+    """
     logdir = Path(overrides.get("logdir", TrainConfig().run.logdir))
     if not (logdir / "config.yaml").exists():
         raise ConfigError(f"no run in {str(logdir)!r}: config.yaml is missing")
@@ -343,6 +413,7 @@ def evaluate(args, overrides: dict) -> int:
         raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
     config = load_config(logdir / "config.yaml")
     checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt")
+    check_finite_weights(checkpoint, logdir / "checkpoints" / "latest.pt")
     torch.set_num_threads(config.run.threads)
     try:
         env = make_vector_env(config.env.env, min(args.episodes, 8), EVAL_SEED,
@@ -362,13 +433,25 @@ def evaluate(args, overrides: dict) -> int:
     if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))
     success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
-    (logdir / "eval.json").write_text(json.dumps(result, indent=2))
+    write_atomically(logdir / "eval.json", json.dumps(result, indent=2))
     print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success} "
           f"(written to {logdir / 'eval.json'})")
     if args.video:
         for path in record_videos(model, config, logdir / "videos", min(args.episodes, 3), args.greedy):
             print(f"video: {path}")
     return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (evaluations side by side)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[Episode]:
@@ -412,10 +495,16 @@ def main(argv: list[str] | None = None) -> int:
             return evaluate(args, overrides)
         config, resume = resolve_config(args, overrides)
         return train(config, resume)
-    except (UsageError, ConfigError, CheckpointError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+    except (UsageError, ConfigError, CheckpointError, RunDirError) as error:
+        print(f"{PROG}: error: {_first_line(error)}", file=sys.stderr)
         return 2
+    except TrainingError as error:
+        print(f"{PROG}: error: {_first_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Checkpoints: written atomically (temporary file, then rename), read with ``weights_only=True``.
+"""Checkpoints: written atomically (temporary file, then rename), read with ``weights_only=True``;
+and the lock that keeps a run directory to one run at a time.
 
 A checkpoint holds what a resumed run needs to continue its curve: model, optimiser, schedule,
 frame and update counters, and the RNG states of torch, numpy and Python.
@@ -6,6 +7,7 @@ frame and update counters, and the RNG states of torch, numpy and Python.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import tempfile
@@ -13,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: run directories are not locked
+    fcntl = None
 
 
 class CheckpointError(ValueError):
@@ -61,3 +68,83 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as error:  # pickle.UnpicklingError and friends: refuse, never execute
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"refusing checkpoint {str(path)!r}: {first}") from None
+
+
+class RunDirError(Exception):
+    """The run directory cannot be locked: another run holds it, or it cannot be made; one line."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held by the run that trains in it.
+
+    ``fcntl.flock`` on ``DIR/.lock``: ``acquire`` creates the directory and the file and fails at once
+    (``RunDirError``) where another open file holds the lock. The kernel drops the lock when the file
+    is closed, which happens, at the latest, when its process ends however it ends (SIGKILL and the
+    OOM killer included), so a dead run never blocks a later one and the file is never removed (removing
+    it would let two runs lock two different files). The holder writes its pid into the file, for the
+    message of a run that is refused.
+
+    The descriptor is not inheritable (close-on-exec, PEP 446): processes started by fork *and exec*
+    (the async runtime's ``spawn`` actors and its resource tracker, Ray's processes, subprocesses) never
+    hold the lock, so actors that outlive a killed learner do not keep the directory locked. A child
+    made by a bare ``fork`` would share it until it exits; training starts none. Where ``fcntl`` is
+    missing (not POSIX), nothing is locked.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, logdir: str | Path):
+        self.logdir = Path(logdir)
+        self.path = self.logdir / self.NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        if fcntl is None or self._fd is not None:
+            return self
+        try:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as error:
+            raise RunDirError(f"cannot lock run directory {str(self.logdir)!r}: "
+                              f"{error.strerror or error}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirError(f"cannot lock run directory {str(self.logdir)!r}: "
+                                  f"{error.strerror or error}") from None
+            raise RunDirError(
+                f"run directory {str(self.logdir)!r} is in use by another run"
+                + (f" (pid {holder})" if holder else "")
+                + "; wait for it to end, or use another --logdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop the lock (closing the file does); a no-op when not held."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None

@@ -1,5 +1,10 @@
 """One learner update, shared by every runtime: re-run the network over unrolls, compute the loss
-(IMPALA or A2C), clip gradients, step the optimiser and the learning-rate schedule."""
+(IMPALA or A2C), clip gradients, step the optimiser and the learning-rate schedule.
+
+An update that meets a non-finite value raises ``NonFiniteError`` naming where it came from: the
+batch's rewards, a loss term or a gradient (then the optimiser does not step, and the weights stay as
+they were), or a weight after the step (then the model is spoiled and must not be saved).
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,23 @@ def transitions_of(unroll: Unroll, discount: float) -> Transitions:
     )
 
 
+class NonFiniteError(ArithmeticError):
+    """An update met a non-finite value; ``where`` names it, ``update`` is the update's number."""
+
+    def __init__(self, where: str, update: int):
+        super().__init__(f"{where} at update {update}")
+        self.where, self.update = where, update
+
+
+def first_non_finite(named_tensors) -> str | None:
+    """The name of the first tensor of ``(name, tensor)`` pairs holding a NaN or an infinity, or None."""
+    named = [(name, tensor) for name, tensor in named_tensors if tensor is not None]
+    if not named:
+        return None
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named]).tolist()  # one sync
+    return next((name for (name, _), ok in zip(named, finite, strict=True) if not ok), None)
+
+
 class Learner:
     """Holds the model, optimiser and schedule; ``update(unroll)`` returns scalar statistics."""
 
@@ -66,11 +88,28 @@ class Learner:
         return terms, {"values_mean": values.detach().mean().item()}
 
     def update(self, unroll: Unroll) -> dict[str, float]:
+        """One optimiser step on ``unroll``; ``NonFiniteError`` (see the module) where a value is not
+        finite."""
+        number = self.updates + 1
         terms, extra = self.loss(unroll)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
+        checks = [("reward", unroll.reward), *((f"loss term {name!r}", getattr(terms, name))
+                                              for name in ("policy", "baseline", "entropy", "total")),
+                  ("gradient norm", grad_norm)]
+        bad = first_non_finite(checks)
+        if bad is not None:  # before the step: the weights stay as they were
+            if bad == "reward":
+                bad = "reward in the batch (from the env)"
+            elif bad == "gradient norm":
+                name = first_non_finite((name, p.grad) for name, p in self.model.named_parameters())
+                bad = f"gradient of parameter {name!r}" if name else bad
+            raise NonFiniteError(f"non-finite {bad}", number)
         self.optimizer.step()
+        bad = first_non_finite(self.model.named_parameters())
+        if bad is not None:
+            raise NonFiniteError(f"non-finite weight {bad!r} after the optimiser step", number)
         if self.scheduler is not None:
             self.scheduler.step()
         self.updates += 1

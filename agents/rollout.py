@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cores.base import State, map_state
+from cores.base import State, map_state, rebuild_state
 
 
 @dataclass
@@ -99,9 +99,9 @@ class Unroll:
             **{name: torch.cat([getattr(u, name) for u in unrolls], dim=1)
                for name in ("reward", "terminated", "truncated", "is_first", "last_action",
                             "action", "behaviour_logits")},
-            initial_state=type(first.initial_state)(
-                *(torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls), strict=True))
-            ) if first.initial_state else (),
+            # rebuild_state, not type(state)(*leaves): a plain tuple takes one iterable, not the leaves
+            initial_state=rebuild_state(first.initial_state, [
+                torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls), strict=True)]),
         )
 
 
@@ -165,7 +165,10 @@ class Actor:
         """Act once in every env (sampled, or argmax with ``greedy``), carrying the core state and
         swapping in the initial state where an episode starts; ``(action [B], logits [B, A])``."""
         obs = {k: _to_tensor(v) for k, v in self.obs.items()}
-        out, self.state = self.model.step(obs, _to_tensor(self.last_action), _to_tensor(self.reward),
+        # A non-finite reward from the env goes into the unroll as it is (the learner stops the run
+        # and names it); the policy acts on 0 in its place rather than fail on NaN probabilities.
+        reward = np.nan_to_num(self.reward, nan=0.0, posinf=0.0, neginf=0.0)
+        out, self.state = self.model.step(obs, _to_tensor(self.last_action), _to_tensor(reward),
                                           _to_tensor(self.is_first), self.state)
         action = choose_actions(out.logits, greedy, self.generator)
         actions = action.numpy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,10 @@ class AgentConfig:
     """Gradient-norm clipping."""
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # inf passes "> 0" and spoils every weight at the first update
+            value = getattr(self, f.name)
+            _check(not isinstance(value, float) or math.isfinite(value),
+                   f"{f.name} must be a finite number, got {value!r}")
         _choice("agent", self.agent, ("impala", "a2c"))
         _choice("optimizer", self.optimizer, ("adam", "rmsprop"))
         _choice("lr_schedule", self.lr_schedule, ("linear", "constant"))

@@ -30,6 +30,9 @@ def test_field_names_are_unique_and_documented():
         ({"num_envs": -1}, "num_envs must be a positive integer, got -1"),
         ({"previous_inputs": "no"}, "previous_inputs must be true or false, got 'no'"),
         ({"head_size": -1}, "head_size must be an integer >= 0, got -1"),
+        ({"observation_gate": 1}, "observation_gate must be true or false, got 1"),
+        ({"learning_rate": float("inf")}, "learning_rate must be a finite number, got inf"),
+        ({"td_lambda": float("nan")}, "td_lambda must be a finite number, got nan"),
         ({"learning_rat": 1.0}, r"unknown config key 'learning_rat' \(did you mean learning_rate\?\)"),
     ],
 )

@@ -92,3 +92,22 @@ def test_episode_player_carries_the_state_through_an_episode_like_an_unroll():
     is_first = torch.tensor([[True], [False], [False]])
     out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(1))
     torch.testing.assert_close(torch.stack(logits), out.logits[:, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_concat_keeps_a_plain_tuple_state_whole():
+    """A user core's state may be a plain tuple (not a NamedTuple), of one or several tensors: joining
+    unrolls joins each leaf along its batch axis and keeps the leaves apart."""
+    obs = {"obs": torch.zeros(2, 3)}
+    for leaves in (2, 1):
+        parts = []
+        for k in range(3):
+            unroll = Unroll.allocate(2, obs, 2, tuple(torch.zeros(2, 4) for _ in range(leaves)))
+            for i, leaf in enumerate(unroll.initial_state):
+                leaf.fill_(10 * k + i)
+            parts.append(unroll)
+        joined = Unroll.concat(parts)
+        assert type(joined.initial_state) is tuple and len(joined.initial_state) == leaves
+        for i, leaf in enumerate(joined.initial_state):
+            assert leaf.shape == (6, 4)
+            assert leaf[:, 0].tolist() == [10 * k + i for k in range(3) for _ in range(2)]
+        assert joined.reward.shape == (3, 6)

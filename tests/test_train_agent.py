@@ -67,6 +67,10 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--device", "tpu"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
         (["--env-option", "actions=some"], "unknown actions 'some'; expected one of all, navigation"),
         (["--previous-inputs", "maybe"], "expected true or false, got 'maybe'"),
+        (["--learning-rate", "inf"], "learning_rate must be a finite number, got inf"),
+        (["--entropy-cost", "inf"], "entropy_cost must be a finite number, got inf"),
+        (["--max-grad-norm", "inf"], "max_grad_norm must be a finite number, got inf"),
+        (["--clip-rho", "inf"], "clip_rho must be a finite number, got inf"),
         pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
     ],
@@ -85,6 +89,15 @@ def test_bad_yaml_key_is_named(tmp_path):
     config.write_text("agent:\n  learning_rat: 0.1\n")
     result = run("--config", str(config), "--logdir", str(tmp_path / "run"), check=False)
     assert result.returncode == 2 and "unknown config key agent.learning_rat" in result.stderr
+
+
+def test_a_non_finite_number_in_a_yaml_config_is_refused(tmp_path):
+    config = tmp_path / "inf.yaml"
+    config.write_text("agent:\n  baseline_cost: .inf\n")
+    result = run("--config", str(config), "--logdir", str(tmp_path / "run"), check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "baseline_cost must be a finite number, got inf" in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_crafted_checkpoint_is_refused(tmp_path):
@@ -172,3 +185,147 @@ def test_a_killed_ray_learner_resumes_from_its_last_checkpoint(tmp_path):
     assert "done: " in result.stdout
     resumed = torch.load(latest, weights_only=True)["frames"]
     assert saved + 2000 <= resumed <= saved + 2000 + 4 * 10  # one batch of 4 envs x 10 steps over
+
+
+@pytest.mark.parametrize("runtime", ["sync", "async", "ray"])
+def test_a_plain_tuple_user_core_trains_on_several_unrolls_per_update(tmp_path, runtime):
+    """A user core whose state is a plain tuple of two tensors, three unrolls per update: the learner
+    joins the unrolls' states leaf by leaf."""
+    if runtime == "ray":
+        pytest.importorskip("ray")
+    logdir = tmp_path / "run"
+    result = run(*FAST, "--core", "tests.user_plugins:PairCore", "--batch-size", "3", "--unroll-length", "5",
+                 "--runtime", runtime, "--total-frames", "120", "--logdir", str(logdir))
+    assert "done: 120 frames" in result.stdout
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["updates"] == 2
+
+
+def all_finite(checkpoint: dict) -> bool:
+    return all(torch.isfinite(v).all() for v in checkpoint["model"].values() if v.is_floating_point())
+
+
+def test_a_nan_reward_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    """An env that turns out NaN rewards after a while: the run stops with one line naming the reward,
+    the update and the frames, exits 1, and latest.pt and the milestones keep finite weights."""
+    logdir = tmp_path / "run"
+    result = run("--env", "tests.user_plugins:NanReward-v0", "--env-option", "nan_after=80", "--core", "gru",
+                 "--num-envs", "2", "--unroll-length", "5", "--hidden-size", "8", "--torso-size", "8",
+                 "--threads", "1", "--total-frames", "400", "--checkpoint-every-s", "1e-9",
+                 "--logdir", str(logdir), check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    latest = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    update, frames = latest["updates"] + 1, latest["frames"]
+    assert (f"error: non-finite reward in the batch (from the env) at update {update} (frames {frames} to "
+            f"{frames + 10}); stopped without saving it: {logdir}/checkpoints/latest.pt keeps update "
+            f"{update - 1} ({frames} frames)") in result.stderr
+    assert 100 <= frames < 400 and "done" not in result.stdout
+    milestones = sorted((logdir / "checkpoints").glob("frames_*.pt"))
+    assert milestones  # one at 100 frames, none past the NaN
+    for path in milestones:
+        milestone = torch.load(path, weights_only=True)
+        assert milestone["frames"] <= frames and all_finite(milestone), path
+    assert all_finite(latest)
+
+    # A checkpoint that does hold NaN weights (as such runs used to save) is refused, not evaluated.
+    latest["model"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                       for k, v in latest["model"].items()}
+    torch.save(latest, logdir / "checkpoints" / "latest.pt")
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 2 and "holds a non-finite weight" in result.stderr, result.stderr
+
+
+def test_the_run_lock_is_exclusive_and_dropped_on_exceptions(tmp_path):
+    import re
+
+    from agents.checkpoint import RunDirError, RunLock
+
+    logdir = tmp_path / "run"
+    with RunLock(logdir):
+        busy = re.escape(f"run directory '{logdir}' is in use by another run (pid {os.getpid()})")
+        with pytest.raises(RunDirError, match=busy):
+            RunLock(logdir).acquire()  # a second open file, even in the same process
+    with pytest.raises(KeyError), RunLock(logdir):
+        raise KeyError("a bug inside the run")
+    lock = RunLock(logdir).acquire()
+    assert lock.held
+    lock.release()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(RunDirError, match="cannot lock run directory"):
+        RunLock(tmp_path / "file").acquire()
+
+
+def _wait_for(predicate, what: str, timeout: float = 120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _frames(logdir: Path) -> int:
+    try:
+        return torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["frames"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return -1
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused_while_the_first_goes_on(tmp_path):
+    """Train and resume on a directory in use: one line, exit 2, and the first run goes on; --eval
+    may read it meanwhile. SIGTERM ends the first run and frees the directory for a resume."""
+    import signal
+
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--total-frames", "10000000",
+                              "--checkpoint-every-s", "0.2", "--logdir", str(logdir)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: (logdir / "config.yaml").exists(), "the first run's config.yaml")
+        config = (logdir / "config.yaml").read_bytes()
+        busy = f"error: run directory '{logdir}' is in use by another run (pid {first.pid})"
+        second = run(*FAST, "--total-frames", "200", "--logdir", str(logdir), check=False)  # train
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+        assert busy in second.stderr
+        _wait_for(lambda: _frames(logdir) > 0, "the first run's checkpoint")
+        resume = run("--logdir", str(logdir), check=False)  # the command that resumes a run
+        assert resume.returncode == 2 and resume.stderr.count("\n") == 1 and busy in resume.stderr
+        evaluation = run("--eval", "--logdir", str(logdir), "--episodes", "2")
+        assert "mean return over 2 episodes" in evaluation.stdout
+        frames = _frames(logdir)
+        _wait_for(lambda: _frames(logdir) > frames, "the first run to go on")
+        assert first.poll() is None and (logdir / "config.yaml").read_bytes() == config
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+    assert "stopped by signal" in out, err
+    saved = _frames(logdir)
+    after = run("--logdir", str(logdir), "--total-frames", str(saved + 40))  # SIGTERM freed it
+    assert "done: " in after.stdout and _frames(logdir) >= saved + 40
+
+
+def test_a_sigkilled_async_learner_leaves_its_directory_free(tmp_path):
+    """SIGKILL (no handler runs) of the async learner: the kernel drops its lock, and its actor
+    processes, which may live on, do not hold it (spawned: the lock's descriptor closes on exec)."""
+    import signal
+
+    from agents.checkpoint import RunDirError, RunLock
+
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--runtime", "async",
+                             "--total-frames", "10000000", "--logdir", str(logdir)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: (logdir / "metrics.jsonl").exists(), "the async run to train")
+        with pytest.raises(RunDirError, match="in use by another run"):
+            RunLock(logdir).acquire()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        RunLock(logdir).acquire().release()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the actors and the resource tracker, if still there
+        except ProcessLookupError:
+            pass
