@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import check_sizes
+from .cache import InferenceCache
 from .scan import ScanCore, ScanLayer, linear_scan
 
 
@@ -49,6 +50,8 @@ class LRULayer(ScanLayer):
         self.C_re = nn.Parameter(torch.empty(H, N))
         self.C_im = nn.Parameter(torch.empty(H, N))
         self.D = nn.Parameter(torch.empty(H))
+        # lambda and the two interleaved weights, rebuilt per call only while autograd records
+        self._caches = {name: InferenceCache() for name in ("lambda", "drive", "readout")}
         self.reset_parameters()
 
     @torch.no_grad()
@@ -73,15 +76,28 @@ class LRULayer(ScanLayer):
         return torch.exp(-torch.exp(self.nu_log))
 
     def _lambda(self) -> Tensor:
+        return self._caches["lambda"].get((self.nu_log, self.theta_log), self._build_lambda)
+
+    def _build_lambda(self) -> Tensor:
         return torch.exp(torch.complex(-torch.exp(self.nu_log), torch.exp(self.theta_log)))
 
     def _drive(self, v: Tensor) -> Tensor:
-        """``gamma * (B v)``, complex ``[..., N]``."""
-        gamma = torch.exp(self.gamma_log)
-        return torch.complex((v @ self.B_re.t()) * gamma, (v @ self.B_im.t()) * gamma)
+        """``gamma * (B v)``, complex ``[..., N]``: one real matmul with ``[2N, H]`` rows ``(re, im)``
+        interleaved, so the output is already laid out as complex numbers."""
+        weight = self._caches["drive"].get((self.B_re, self.B_im, self.gamma_log), self._build_drive)
+        return torch.view_as_complex((v @ weight.t()).unflatten(-1, (self.state_size, 2)))
+
+    def _build_drive(self) -> Tensor:
+        gamma = torch.exp(self.gamma_log).unsqueeze(-1)
+        return torch.stack([self.B_re * gamma, self.B_im * gamma], dim=1).flatten(0, 1)
 
     def _readout(self, x: Tensor, v: Tensor) -> Tensor:
-        return x.real @ self.C_re.t() - x.imag @ self.C_im.t() + self.D * v
+        """``Re(C x) + D v`` as one real matmul of ``x`` viewed as ``[..., 2N]`` reals."""
+        weight = self._caches["readout"].get((self.C_re, self.C_im), self._build_readout)
+        return torch.addcmul(torch.view_as_real(x).flatten(-2) @ weight.t(), self.D, v)
+
+    def _build_readout(self) -> Tensor:
+        return torch.stack([self.C_re, -self.C_im], dim=2).flatten(1, 2)
 
     def sequence(self, v, state, reset):
         x = linear_scan(self._lambda(), self._drive(v), torch.complex(*state), reset)
@@ -99,7 +115,7 @@ class LRUCore(ScanCore):
     """LRU core; state ``LRUState(re, im)``, each ``[B, num_layers, state_size]``.
 
     Options: ``num_layers`` residual blocks (see ``cores/scan.py``: ``Linear(F, H)``, then per block
-    ``u += LRU(LN(u))``, ``u += MLP(LN(u))``), ``mlp_expansion``, ``state_size`` (``N``, default
+    ``u += LRU(LN(u))``, ``u += MLP(LN(u))``), ``mlp_expansion`` (0: no MLP), ``state_size`` (``N``, default
     ``hidden_size``), ``r_min``/``r_max`` (ring of ``|lambda|`` at init, default 0.9/0.999),
     ``max_phase`` (default ``2 pi``).
 

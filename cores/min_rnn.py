@@ -32,6 +32,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from . import gates as G
 from .base import check_sizes
@@ -133,10 +134,11 @@ class MinRNNLayer(ScanLayer):
         return out
 
     def _coefficients(self, p: Tensor) -> tuple[Tensor, Tensor]:
-        """``(a, b)`` of ``h' = a h + b`` from ``p [..., G]``."""
-        gates = self._activate(p)
-        candidate = _ACTIVATIONS[self.candidate](p[..., self.slices["c"]])
-        return gates["retain"], gates["write"] * candidate
+        """``(a, b)`` of ``h' = a h + b`` from ``p [..., G]`` (one autograd node, ``_GateCoefficients``)."""
+        spec = (self.hidden_size, self.normalized, self.refine, self.candidate)
+        if torch.is_grad_enabled() and p.requires_grad:
+            return _GateCoefficients.apply(p, spec)
+        return _gate_forward(p, spec)[:2]
 
     def sequence(self, v, state, reset):
         a, b = self._coefficients(self._project(v))
@@ -153,13 +155,83 @@ class MinRNNLayer(ScanLayer):
         return {k: gates[k] for k in ("forget", "refine", "effective") if k in gates}
 
 
+def _gate_forward(p: Tensor, spec: tuple) -> tuple[Tensor, ...]:
+    """``(a, b, sig, sig_bar, write)``: ``a = g``, ``b = (1 - g) h~`` and what the backward reuses.
+
+    ``sig = sigmoid(pre)``, ``sig_bar = sigmoid(-pre)`` with ``pre = [s, P_r?]`` (``s = P_f``, minLSTM's
+    ``log sigmoid(P_f) - log sigmoid(P_i)``); ``write = 1 - g``, computed from the complements."""
+    H, normalized, refine, candidate = spec
+    if normalized:
+        pre = p.new_empty(p.shape[:-1] + ((1 + refine) * H,))
+        torch.sub(F.logsigmoid(p[..., :H]), F.logsigmoid(p[..., H : 2 * H]), out=pre[..., :H])
+        if refine:
+            pre[..., H:] = p[..., 2 * H : 3 * H]
+    else:
+        pre = p[..., : (1 + refine) * H]
+    sig, sig_bar = torch.sigmoid(pre), torch.neg(pre).sigmoid_()
+    f, f_bar = sig[..., :H], sig_bar[..., :H]
+    if refine:  # g = f (f + 2 r (1 - f)),  1 - g = (1 - f) ((1 - f) + 2 (1 - r) f): no cancellation
+        r, r_bar = sig[..., H:], sig_bar[..., H:]
+        a = torch.addcmul(f, r, f_bar, value=2.0).mul_(f)
+        write = torch.addcmul(f_bar, r_bar, f, value=2.0).mul_(f_bar)
+    else:
+        a, write = f.contiguous(), f_bar
+    c = _ACTIVATIONS[candidate](p[..., -H:])
+    return a, write * c, sig, sig_bar, write
+
+
+class _GateCoefficients(torch.autograd.Function):
+    """``(a, b)`` from the pre-activations ``p [..., G]`` with a hand-written backward that writes one
+    gradient tensor for ``p`` (autograd through the slices would zero-fill one ``[..., G]`` tensor per
+    gate and add them).
+
+    With ``e = da - db h~``: ``ds = e f (1 - f)`` (no refine) or ``2 e f (1 - f) ((1 - r) f + r (1 - f))``,
+    ``dP_r = 2 e f (1 - f) r (1 - r)``, ``dh~ = db (1 - g)``; minLSTM: ``dP_f = ds sigmoid(-P_f)``,
+    ``dP_i = -ds sigmoid(-P_i)``."""
+
+    @staticmethod
+    def forward(ctx, p, spec):
+        a, b, sig, sig_bar, write = _gate_forward(p, spec)
+        ctx.spec = spec
+        ctx.save_for_backward(p, sig, sig_bar, write)
+        return a, b
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_a, grad_b):
+        p, sig, sig_bar, write = ctx.saved_tensors
+        H, normalized, refine, candidate = ctx.spec
+        pc = p[..., -H:]
+        c = _ACTIVATIONS[candidate](pc)
+        grad_p = torch.empty_like(p)
+        grad_s = grad_p[..., :H] if not normalized else torch.empty_like(grad_b)
+        e = torch.addcmul(grad_a, grad_b, c, value=-1.0, out=None if refine else grad_s)
+        e.mul_(sig[..., :H]).mul_(sig_bar[..., :H])
+        if refine:
+            f, f_bar, r, r_bar = sig[..., :H], sig_bar[..., :H], sig[..., H:], sig_bar[..., H:]
+            r_slice = slice(2 * H, 3 * H) if normalized else slice(H, 2 * H)
+            zero = e.new_zeros(())  # addcmul(zero, x, y, value=2) = 2 x y in one pass
+            torch.mul(e, torch.addcmul(zero, r, r_bar, value=2.0), out=grad_p[..., r_slice])
+            torch.mul(e, torch.addcmul(zero, r_bar, f, value=2.0).addcmul_(r, f_bar, value=2.0), out=grad_s)
+        if normalized:
+            torch.mul(grad_s, torch.neg(p[..., :H]).sigmoid_(), out=grad_p[..., :H])
+            torch.mul(grad_s, torch.sigmoid(-p[..., H : 2 * H]), out=grad_p[..., H : 2 * H]).neg_()
+        grad_c = torch.mul(grad_b, write, out=grad_p[..., -H:])
+        if candidate == "tanh":
+            grad_c.mul_(1.0 - c * c)
+        elif candidate == "g":
+            grad_c.mul_(torch.where(pc >= 0, 1.0, torch.sigmoid(pc) * torch.sigmoid(-pc)))
+        return grad_p, None
+
+
 class MinRNNCore(ScanCore):
     """Shared constructor of ``MinGRUCore`` and ``MinLSTMCore``; state ``MinRNNState(h [B, L, H])``.
 
     Options:
 
     - ``num_layers``: residual blocks (see ``cores/scan.py``: input projection ``Linear(F, H)``, then
-      per block ``u += minRNN(LN(u))``, ``u += MLP(LN(u))``); ``mlp_expansion``: MLP width / ``H``.
+      per block ``u += minRNN(LN(u))``, ``u += MLP(LN(u))``); ``mlp_expansion``: MLP width / ``H``
+      (default 2, which matches the parameters of an LSTM of the same size; 0: no MLP).
     - ``gate_init``: ``standard`` | ``chrono`` (needs ``t_max``) | ``uniform`` (UGI) for the retain gate.
     - ``aux_gate``: ``none`` | ``refine`` (the refine gate, from ``v`` only).
     - ``forget_bias``: added to the retain-gate bias with ``standard`` init (default 0.0).

@@ -98,15 +98,40 @@ def test_scan_gradcheck_over_chunks(complex_):
     assert torch.autograd.gradcheck(lambda a, b, h0: linear_scan(a, b, h0, reset, 4), args)
 
 
-def test_scan_gradients_equal_loop_gradients():
-    a, b, h0, reset = scan_operands(37, complex_=False)
-    weights = torch.randn(37, B, 2, dtype=torch.double)
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize(("T", "chunk"), [(37, 4), (2, 2), (1, None), (200, None), (150, 8), (1030, 4)])
+def test_scan_gradients_equal_loop_gradients(T, chunk, complex_):
+    """The reverse scan of the backward: remainders, recursion over chunk ends, resets, complex."""
+    a, b, h0, reset = scan_operands(T, complex_)
+    reset[0, 0] = True
+    weights = scan_operands(T, complex_, seed=1)[1]
+    grads = []
+    for fn in (lambda *t: linear_scan(*t, reset, chunk), lambda *t: loop_scan(*t, reset)):
+        args = [t.clone().requires_grad_() for t in (a, b, h0)]
+        grads.append(torch.autograd.grad((fn(*args) * weights).real.sum(), args))
+    for u, v in zip(*grads, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("operands", ["broadcast_complex", "real_gate_complex_drive", "float32_gate"])
+def test_scan_gradients_of_broadcast_and_mixed_operands(operands):
+    """Gradients reach a gate shared over steps and rows (the LRU's lambda) and keep each input's dtype."""
+    a, b, h0, reset = scan_operands(45, complex_=True)
+    if operands == "broadcast_complex":
+        a = a[0, 0]  # [width]
+    elif operands == "real_gate_complex_drive":
+        a = a.abs()
+    else:
+        a, b, h0 = a.abs().float(), b.real, h0.real
+    weights = scan_operands(45, complex_=b.is_complex(), seed=1)[1]
     grads = []
     for fn in (lambda *t: linear_scan(*t, reset, 4), lambda *t: loop_scan(*t, reset)):
         args = [t.clone().requires_grad_() for t in (a, b, h0)]
-        grads.append(torch.autograd.grad((fn(*args) * weights).sum(), args))
-    for u, v in zip(*grads, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-12, rtol=1e-12)
+        out = fn(*args)
+        grads.append(torch.autograd.grad((out * weights).real.sum(), args))
+    for u, v, arg in zip(*grads, (a, b, h0), strict=True):
+        assert u.dtype == arg.dtype and u.shape == arg.shape
+        torch.testing.assert_close(u, v, atol=1e-6 if operands == "float32_gate" else 1e-12, rtol=1e-6)
 
 
 def test_scan_discards_a_non_finite_state_at_a_reset():
@@ -236,6 +261,65 @@ def test_two_layers_work(name, monkeypatch):
     assert all((leaf[:, 1] != 0).all() for leaf in final)
 
 
+@pytest.mark.parametrize("name", SCAN_CORES)
+def test_gradients_equal_step_loop_gradients(name, monkeypatch):
+    """Forward and gradients (inputs, start state, every parameter) of the scan against autograd
+    through the step loop, over many chunks, a remainder and the recursion over chunk ends."""
+    monkeypatch.setattr(S, "CHUNK_SIZE", 8)
+    core = build(name, num_layers=2)
+    x, is_first = random_inputs(150, reset_rate=0.02)
+    state = map_state(torch.randn_like, core.initial_state(B))
+    weights = torch.randn(150, B, H, dtype=torch.double)
+    results = []
+    for run in (lambda x, s: core(x, s, is_first), lambda x, s: loop_steps(core, x, s, is_first)):
+        xs = x.clone().requires_grad_()
+        leaves = [leaf.clone().requires_grad_() for leaf in state]
+        y, final = run(xs, rebuild_state(state, leaves))
+        loss = (y * weights).sum() + sum(leaf.sin().sum() for leaf in final)
+        params = list(core.parameters())
+        results.append((y, *torch.autograd.grad(loss, [xs, *leaves, *params])))
+    for u, v in zip(*results, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("name", "options"), [("ur_min_lstm", {"candidate": "tanh"}),
+                                               ("min_gru", {"candidate": "g"}),
+                                               ("ur_min_gru", {"refine_bias": "zero", "mlp_expansion": 0}),
+                                               ("lru", {"mlp_expansion": 0, "state_size": 3})])
+def test_gradcheck_of_options(name, options, monkeypatch):
+    monkeypatch.setattr(S, "CHUNK_SIZE", 4)
+    core = build(name, **options)
+    x = torch.randn(11, 2, F, dtype=torch.double, requires_grad=True)
+    is_first = torch.zeros(11, 2, dtype=torch.bool)
+    is_first[5, 1] = True
+    state = tuple(s.requires_grad_() for s in map_state(torch.randn_like, core.initial_state(2)))
+    like = core.initial_state(1)
+
+    def run(x, *leaves):
+        y, final = core(x, rebuild_state(like, list(leaves)), is_first)
+        return (y, *final)
+
+    assert torch.autograd.gradcheck(run, (x, *state))
+    params = [p for p in core.parameters() if p.requires_grad]
+    assert torch.autograd.gradcheck(lambda *_: run(x, *state), params, fast_mode=True)
+
+
+@pytest.mark.parametrize("name", SCAN_CORES)
+def test_no_mlp_blocks(name):
+    """``mlp_expansion=0``: blocks of ``u + recurrence(LN(u))`` only, still equal to the step loop."""
+    core = build(name, num_layers=2, mlp_expansion=0)
+    assert all(block.mlp is None and block.norm2 is None for block in core.blocks)
+    full = build(name, num_layers=2)
+    assert sum(p.numel() for p in core.parameters()) < sum(p.numel() for p in full.parameters())
+    x, is_first = random_inputs(40)
+    state = map_state(torch.randn_like, core.initial_state(B))
+    y, final = core(x, state, is_first)
+    y_ref, final_ref = loop_steps(core, x, state, is_first)
+    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
+    for u, v in zip(final, final_ref, strict=True):
+        torch.testing.assert_close(u, v, atol=1e-10, rtol=1e-10)
+
+
 @pytest.mark.parametrize("candidate", ["tanh", "g"])
 def test_candidate_activations(candidate):
     core = build("ur_min_lstm", candidate=candidate)
@@ -344,7 +428,7 @@ def test_lru_ring_initialisation():
         ("min_lstm", {"aux_gate": "master"}, r"unknown aux_gate 'master'"),
         ("min_gru", {"candidate": "relu"}, r"unknown candidate 'relu'"),
         ("min_lstm", {"gate_init": "chrono"}, r"needs t_max"),
-        ("ur_min_gru", {"mlp_expansion": 0}, r"mlp_expansion must be a positive integer"),
+        ("ur_min_gru", {"mlp_expansion": -1}, r"mlp_expansion must be a non-negative integer"),
         ("lru", {"r_max": 1.0}, r"r_max < 1"),
         ("lru", {"max_phase": 0.0}, r"max_phase must be positive"),
         ("lru", {"state_size": 0}, r"state_size must be a positive integer"),
