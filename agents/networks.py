@@ -137,7 +137,9 @@ class ActorCritic(nn.Module):
     """Torso + core + policy and baseline heads.
 
     With ``head_size > 0`` the heads share one hidden ReLU layer of that size on the core's output;
-    with 0 they are linear in it.
+    with 0 they are linear in it. ``observation_gate`` multiplies the core's output by ``1 + W f``
+    (``f`` this step's torso features) before the heads; ``input_norm`` puts a LayerNorm on the core's
+    input.
 
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the
@@ -146,7 +148,7 @@ class ActorCritic(nn.Module):
 
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
                  torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
-                 observation_gate: bool = False):
+                 observation_gate: bool = False, input_norm: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -161,6 +163,9 @@ class ActorCritic(nn.Module):
                 f"(torso {torso_size}{extra})"
             )
         self.core = core
+        # LayerNorm of the core input (torso features, one-hot action, reward); measured to cut the
+        # episodes a shuffled recall needs (benchmarks/recall_supervised.py, docs/AGENTS.md)
+        self.input_norm = nn.LayerNorm(expected) if input_norm else None
         # y * (1 + W x): zero weights start as the plain read-out; the product makes "does what is in
         # view match what is remembered" linear in the features (a multiplicative interaction)
         self.observation_gate = nn.Linear(torso_size, core.output_size) if observation_gate else None
@@ -181,13 +186,14 @@ class ActorCritic(nn.Module):
     @classmethod
     def build(cls, description: dict[str, dict], num_actions: int, core_factory, *,
               torso_size: int = 128, previous_inputs: bool = True,
-              head_size: int = 0, observation_gate: bool = False) -> ActorCritic:
+              head_size: int = 0, observation_gate: bool = False,
+              input_norm: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
         The keyword options are ``configs.CoreConfig.network_options()``."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
-                   observation_gate)
+                   observation_gate, input_norm)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -196,10 +202,10 @@ class ActorCritic(nn.Module):
         """Torso features, one-hot previous action and previous reward (unless ``previous_inputs``
         is off): ``[N, core.input_size]``."""
         features = self.torso(obs)
-        if not self.previous_inputs:
-            return features
-        one_hot = nn.functional.one_hot(last_action.long(), self.num_actions).to(features.dtype)
-        return torch.cat([features, one_hot, last_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
+        if self.previous_inputs:
+            one_hot = nn.functional.one_hot(last_action.long(), self.num_actions).to(features.dtype)
+            features = torch.cat([features, one_hot, last_reward.unsqueeze(-1).to(features.dtype)], dim=-1)
+        return self.input_norm(features) if self.input_norm is not None else features
 
     def unroll(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
                is_first: Tensor, state: State) -> tuple[AgentOutput, State]:

@@ -54,7 +54,8 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     torch.manual_seed(seed)
     env_id = "ShuffledCueRecall-v0" if args.shuffled else "CueRecall-v0"
     env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
-    c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate)
+    c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
+                   input_norm=args.input_norm)
     core = functools.partial(make_core, c.core, hidden_size=c.hidden_size)
     model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--observation-gate", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=CoreConfig().observation_gate, help="true | false (default: the config's)")
+    parser.add_argument("--input-norm", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=CoreConfig().input_norm, help="true | false (default: the config's)")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=64, help="episodes per step")
     parser.add_argument("--target", type=float, default=0.95, help="batch accuracy that counts as learned")
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
     print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
+          f"input_norm {args.input_norm}, "
           f"lr {args.learning_rate}, {args.batch} episodes per step", flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         seen, accuracy = episodes_to_learn(args, seed)

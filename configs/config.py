@@ -67,6 +67,9 @@ class CoreConfig:
     """Multiply the core's output elementwise by (1 + a linear map of the torso features, zero at the
     start) before the heads, so comparing what is in view with what is remembered is linear in the
     features."""
+    input_norm: bool = False
+    """LayerNorm of the core's input (torso features, one-hot last action, last reward); the
+    observation gate then reads the normalised torso features."""
     previous_inputs: bool = True
     """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
     without any memory (with them it can tell one step back)."""
@@ -82,6 +85,8 @@ class CoreConfig:
                f"core_options must be a mapping, got {self.core_options!r}")
         _check(isinstance(self.observation_gate, bool),
                f"observation_gate must be true or false, got {self.observation_gate!r}")
+        _check(isinstance(self.input_norm, bool),
+               f"input_norm must be true or false, got {self.input_norm!r}")
         _check(isinstance(self.previous_inputs, bool),
                f"previous_inputs must be true or false, got {self.previous_inputs!r}")
 
@@ -89,7 +94,8 @@ class CoreConfig:
         """The fields that shape the network around the core: keyword arguments of
         ``agents.networks.ActorCritic.build`` (the rest, core/hidden_size/core_options, make the core)."""
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
-                "head_size": self.head_size, "observation_gate": self.observation_gate}
+                "head_size": self.head_size, "observation_gate": self.observation_gate,
+                "input_norm": self.input_norm}
 
 
 @dataclass

@@ -116,7 +116,8 @@ def test_every_network_field_of_the_core_config_reaches_the_network():
     """A CoreConfig field either makes the core or is one of its network options, and
     ``ActorCritic.build`` takes those options as they are."""
     core_fields = {"core", "hidden_size", "core_options"}
-    config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False, observation_gate=True)
+    config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False, observation_gate=True,
+                        input_norm=True)
     options = config.network_options()
     assert set(options) == {f.name for f in dataclasses.fields(CoreConfig)} - core_fields
     sizes = []
@@ -125,6 +126,9 @@ def test_every_network_field_of_the_core_config_reaches_the_network():
     assert sizes == [24]  # torso only: no previous action and reward
     assert model.head[0].weight.shape == (8, 16) and model.torso.mix[0].out_features == 24
     assert model.observation_gate.weight.shape == (16, 24)
+    assert model.input_norm.normalized_shape == (24,)
+    x = model.core_inputs({k: v[0] for k, v in observation(1, 3).items()}, torch.zeros(3), torch.zeros(3))
+    torch.testing.assert_close(x.mean(-1), torch.zeros(3), atol=1e-5, rtol=0)  # normalised per row
 
 
 def test_observation_gate_starts_as_the_plain_read_out_and_multiplies_by_the_torso_features():
