@@ -15,7 +15,7 @@ committed):
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
     success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
     verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
-    the budget), wall_s (this session's
+    the budget), wall_s (this invocation's
     training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
     gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times;
     plus name_mean and name_above_0.99: [[frames, value], ...], the exact statistics of every log)
