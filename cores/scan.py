@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .base import Core, State, check_sequence_inputs
+from .base import State, check_sequence_inputs
+from .stacked import LayeredStateCore
 
 #: Steps per chunk of ``linear_scan`` (read at call time, so tests may lower it).
 CHUNK_SIZE = 64
@@ -238,14 +239,13 @@ class ResidualBlock(nn.Module):
         return self._feed_forward(u + y), state
 
 
-class ScanCore(Core):
+class ScanCore(LayeredStateCore):
     """Input projection + ``num_layers`` residual blocks of scan layers; leaves ``[B, num_layers, S]``.
 
     Subclasses call ``_init_blocks`` and set ``state_type`` (a NamedTuple with one field per entry of
     the layers' ``state_names``).
     """
 
-    state_type: type
     blocks: nn.ModuleList
 
     def _init_blocks(self, input_size: int, hidden_size: int, layers: list[ScanLayer],
@@ -258,25 +258,8 @@ class ScanCore(Core):
         self.input_proj = nn.Linear(input_size, hidden_size)
         self.blocks = nn.ModuleList(ResidualBlock(layer, hidden_size, mlp_expansion) for layer in layers)
 
-    def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
-        """Zeros: every leaf ``[B, num_layers, state_size]``."""
-        param = self.input_proj.weight
-        shape = (batch_size, self.num_layers, self.state_size)
-        leaf = torch.zeros(shape, dtype=param.dtype, device=device or param.device)
-        return self.state_type(*(leaf.clone() for _ in self.state_type._fields))
-
-    def _check_state(self, state: State, batch_size: int) -> None:
-        expected = (batch_size, self.num_layers, self.state_size)
-        fields = self.state_type._fields
-        if len(state) != len(fields) or any(tuple(s.shape) != expected for s in state):
-            shapes = [list(s.shape) for s in state]
-            raise ValueError(
-                f"{type(self).__name__} state must be {len(fields)} tensor(s) ({', '.join(fields)}) "
-                f"of shape {list(expected)}, got {shapes}"
-            )
-
-    def _pack(self, per_layer: list[tuple[Tensor, ...]]) -> State:
-        return self.state_type(*(torch.stack(parts, dim=1) for parts in zip(*per_layer, strict=True)))
+    def _state_param(self) -> Tensor:
+        return self.input_proj.weight
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """``x [B, F]``, leaves ``[B, L, S]`` -> ``(y [B, H], new_state)``."""
@@ -284,7 +267,7 @@ class ScanCore(Core):
         u = F.linear(x, self.input_proj.weight, self.input_proj.bias)
         new_states = []
         for index, block in enumerate(self.blocks):
-            u, layer_state = block.step(u, tuple(leaf[:, index] for leaf in state))
+            u, layer_state = block.step(u, self._layer_state(state, index))
             new_states.append(layer_state)
         return u, self._pack(new_states)
 
@@ -298,7 +281,7 @@ class ScanCore(Core):
         u = self.input_proj(x)
         new_states = []
         for index, block in enumerate(self.blocks):
-            u, layer_state = block.sequence(u, tuple(leaf[:, index] for leaf in state), reset)
+            u, layer_state = block.sequence(u, self._layer_state(state, index), reset)
             new_states.append(layer_state)
         return u, self._pack(new_states)
 
@@ -308,7 +291,7 @@ class ScanCore(Core):
         u = self.input_proj(x)
         per_layer: dict[str, list[Tensor]] = {}
         for index, block in enumerate(self.blocks):
-            layer_state = tuple(leaf[:, index] for leaf in state)
+            layer_state = self._layer_state(state, index)
             for name, value in block.layer.gates(block.norm1(u), layer_state).items():
                 per_layer.setdefault(name, []).append(value)
             u, _ = block.step(u, layer_state)

@@ -51,39 +51,34 @@ class RecurrentLayer(nn.Module):
         return torch.stack(outputs), state
 
 
-class StackedCore(Core):
-    """A stack of ``RecurrentLayer``s; every state leaf is ``[B, num_layers, H]``.
-
-    Subclasses build ``self.layers`` and set ``state_type`` (a NamedTuple class with one field per
-    entry of the layers' ``state_names``).
-    """
+class LayeredStateCore(Core):
+    """The state layout shared by the multi-layer cores (``StackedCore``, ``cores.scan.ScanCore``):
+    a NamedTuple (``state_type``) whose every leaf is ``[B, num_layers, state_size]``, zeros at an
+    episode start. Subclasses set ``state_type``, ``num_layers`` and ``state_size``, and implement
+    ``_state_param`` (a parameter whose dtype and device the state takes)."""
 
     state_type: type
-    layers: nn.ModuleList
+    num_layers: int
+    state_size: int
 
-    def _init_stack(self, layers: list[RecurrentLayer]) -> None:
-        self.layers = nn.ModuleList(layers)
-        self.input_size = layers[0].input_size
-        self.hidden_size = layers[-1].hidden_size
-        self.output_size = self.hidden_size
-        self.num_layers = len(layers)
+    def _state_param(self) -> Tensor:
+        raise NotImplementedError
 
     def initial_state(self, batch_size: int, device: torch.device | str | None = None) -> State:
-        """Zeros: every leaf ``[B, num_layers, H]``."""
-        param = self.layers[0].weight_hh
-        shape = (batch_size, self.num_layers, self.hidden_size)
+        """Zeros: every leaf ``[B, num_layers, state_size]``."""
+        param = self._state_param()
+        shape = (batch_size, self.num_layers, self.state_size)
         leaf = torch.zeros(shape, dtype=param.dtype, device=device or param.device)
         return self.state_type(*(leaf.clone() for _ in self.state_type._fields))
 
     def _check_state(self, state: State, batch_size: int) -> None:
-        expected = (batch_size, self.num_layers, self.hidden_size)
-        if len(state) != len(self.state_type._fields) or any(
-            tuple(s.shape) != expected for s in state
-        ):
+        expected = (batch_size, self.num_layers, self.state_size)
+        fields = self.state_type._fields
+        if len(state) != len(fields) or any(tuple(s.shape) != expected for s in state):
             shapes = [list(s.shape) for s in state]
             raise ValueError(
-                f"{type(self).__name__} state must be {len(self.state_type._fields)} tensor(s) "
-                f"({', '.join(self.state_type._fields)}) of shape {list(expected)}, got {shapes}"
+                f"{type(self).__name__} state must be {len(fields)} tensor(s) ({', '.join(fields)}) "
+                f"of shape {list(expected)}, got {shapes}"
             )
 
     def _layer_state(self, state: State, index: int) -> tuple[Tensor, ...]:
@@ -95,6 +90,26 @@ class StackedCore(Core):
         return self.state_type(
             *(torch.stack(parts, dim=1) for parts in zip(*per_layer, strict=True))
         )
+
+
+class StackedCore(LayeredStateCore):
+    """A stack of ``RecurrentLayer``s; every state leaf is ``[B, num_layers, H]``.
+
+    Subclasses build ``self.layers`` and set ``state_type`` (a NamedTuple class with one field per
+    entry of the layers' ``state_names``).
+    """
+
+    layers: nn.ModuleList
+
+    def _init_stack(self, layers: list[RecurrentLayer]) -> None:
+        self.layers = nn.ModuleList(layers)
+        self.input_size = layers[0].input_size
+        self.hidden_size = layers[-1].hidden_size
+        self.output_size = self.state_size = self.hidden_size
+        self.num_layers = len(layers)
+
+    def _state_param(self) -> Tensor:
+        return self.layers[0].weight_hh
 
     def step(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """``x [B, F]``, state leaves ``[B, L, H]`` -> ``(y [B, H], new_state)``."""

@@ -13,7 +13,8 @@ import torch
 
 import cores.gates as G
 import cores.scan as S
-from cores import linear_scan, make_core, map_state, rebuild_state, select_state
+from cores import linear_scan, make_core, map_state, rebuild_state
+from tests.test_cores import assert_states_close, loop_steps
 
 SCAN_CORES = ["min_gru", "min_lstm", "ur_min_gru", "ur_min_lstm", "lru"]
 F, H, B = 5, 8, 3
@@ -35,13 +36,14 @@ def loop_scan(a, b, h0, reset):
     return torch.stack(out)
 
 
-def loop_steps(core, x, state, is_first):
-    outputs = []
-    for t in range(x.shape[0]):
-        state = select_state(is_first[t], core.initial_state(x.shape[1]), state)
-        y, state = core.step(x[t], state)
-        outputs.append(y)
-    return torch.stack(outputs), state
+def assert_matches_step_loop(core, x, state, is_first):
+    """``forward`` equals ``loop_steps`` (the contract's reference) to 1e-10: outputs and final state;
+    returns ``forward``'s ``(y, final_state)``."""
+    y, final = core(x, state, is_first)
+    y_ref, final_ref = loop_steps(core, x, state, is_first)
+    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
+    assert_states_close(final, final_ref, atol=1e-10, rtol=1e-10)
+    return y, final
 
 
 def random_inputs(T, dtype=torch.double, reset_rate=0.25, seed=1):
@@ -198,11 +200,7 @@ def test_long_forward_equals_step_loop(name, regime):
     elif regime == "near_zero":
         assert (retain < 1e-7).all()
     with torch.no_grad():
-        y, final = core(x, state, is_first)
-        y_ref, final_ref = loop_steps(core, x, state, is_first)
-    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
-    for u, v in zip(final, final_ref, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-10, rtol=1e-10)
+        assert_matches_step_loop(core, x, state, is_first)
 
 
 @pytest.mark.parametrize("regime", ["near_one", "near_zero"])
@@ -251,12 +249,8 @@ def test_two_layers_work(name, monkeypatch):
     assert all(leaf.shape == (B, 2, H) for leaf in state)
     x, is_first = random_inputs(50)
     start = map_state(torch.randn_like, state)
-    y, final = core(x, start, is_first)
-    y_ref, final_ref = loop_steps(core, x, start, is_first)
+    y, final = assert_matches_step_loop(core, x, start, is_first)
     assert y.shape == (50, B, H)
-    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
-    for u, v in zip(final, final_ref, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-10, rtol=1e-10)
     # The second layer's state moves too: both layers recur.
     assert all((leaf[:, 1] != 0).all() for leaf in final)
 
@@ -313,11 +307,7 @@ def test_no_mlp_blocks(name):
     assert sum(p.numel() for p in core.parameters()) < sum(p.numel() for p in full.parameters())
     x, is_first = random_inputs(40)
     state = map_state(torch.randn_like, core.initial_state(B))
-    y, final = core(x, state, is_first)
-    y_ref, final_ref = loop_steps(core, x, state, is_first)
-    torch.testing.assert_close(y, y_ref, atol=1e-10, rtol=1e-10)
-    for u, v in zip(final, final_ref, strict=True):
-        torch.testing.assert_close(u, v, atol=1e-10, rtol=1e-10)
+    assert_matches_step_loop(core, x, state, is_first)
 
 
 @pytest.mark.parametrize("candidate", ["tanh", "g"])

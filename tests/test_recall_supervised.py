@@ -1,0 +1,26 @@
+"""benchmarks/recall_supervised.py: the trainer's network learns a short recall by supervision, and the
+episode batches it builds hold the right answers."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks.recall_supervised import episodes, main
+from envs import make_vector_env
+
+
+def test_batches_are_whole_episodes_with_the_right_answer():
+    env = make_vector_env("ShuffledCueRecall-v0", 6, seed=0, delay=3)
+    obs, answer = episodes(env, 6, 3)
+    assert obs["symbol"].shape == (5, 6) and obs["candidates"].shape == (5, 6, 4)
+    cue = obs["symbol"][0]
+    assert torch.equal(obs["candidates"][-1][torch.arange(6), answer], cue)
+    assert not obs["candidates"][:-1].any() and (obs["phase"][-1] == 2).all()
+    env.close()
+
+
+def test_a_short_recall_is_learned_and_reported(capsys):
+    assert main(["--delay", "1", "--max-episodes", "20000", "--batch", "32", "--seeds", "0"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("seed 0: accuracy >= 0.95 after "), line
+    assert int(line.split("after ")[1].split()[0].replace(",", "")) <= 20000
