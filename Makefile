@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test lint bench-cores clean
+.PHONY: train test lint package-check bench-cores clean
 
 # torch comes through constraints.txt (a CPU wheel pinned for the reference machine);
 # pyproject.toml keeps a loose range for users elsewhere.
@@ -20,6 +20,10 @@ train: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# the wheel in a fresh venv, used from outside the checkout (also run by .ci/run)
+package-check:
+	PYTHON=$(PYTHON) .ci/package_check
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

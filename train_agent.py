@@ -45,23 +45,36 @@ from agents.checkpoint import (
     CheckpointError,
     RunDirError,
     RunLock,
-    load_checkpoint,
+    load_run_checkpoint,
+    remove_stale_temporaries,
     restore_rng,
+    restore_state,
     rng_state,
     save_checkpoint,
 )
-from agents.learner import Learner, NonFiniteError, first_non_finite, learner_settings
+from agents.learner import Learner, NonFiniteError, learner_settings
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer
 from agents.run_logger import RunLogger
 from agents.runtime_ray import import_ray
 from agents.runtimes import make_runtime
-from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
+from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
 from cores import make_core
 from cores.memory import retain_freed_memory
 from envs import Episode, make_env, make_vector_env
 
-PROG = "train_agent.py"
+COMMAND = "gated-rl"  # the console script of the installed package (pyproject.toml [project.scripts])
+
+
+def prog() -> str:
+    """How the user invoked the program: ``gated-rl`` or ``train_agent.py``."""
+    return COMMAND if Path(sys.argv[0]).name == COMMAND else "train_agent.py"
+
+
+def resume_command() -> str:
+    return COMMAND if prog() == COMMAND else f"python {prog()}"
+
+EVAL_EPISODES = 10
 EVAL_SEED = 10_000  # evaluation episodes differ from training ones (seeds 0.. + 1000 * updates)
 # Fields a resumed run may change; everything else must match the run's config.yaml.
 RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir",
@@ -97,7 +110,10 @@ def _number(kind):
 
 
 def _boolean(text: str) -> bool:
-    value = yaml.safe_load(text) if text else None
+    try:
+        value = safe_yaml(text, "the value") if text else None
+    except ConfigError:
+        value = None
     if not isinstance(value, bool):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
     return value
@@ -109,16 +125,16 @@ def _key_values(pairs: list[str] | None, flag: str) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"{flag} expects key=value, got {pair!r}")
-        out[key] = yaml.safe_load(value)
+        out[key] = safe_yaml(value, f"{flag} {key}")
     return out
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0],
+    parser = OneLineParser(prog=prog(), description=__doc__.splitlines()[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--config", help=f"preset ({', '.join(presets())}) or a YAML file")
     parser.add_argument("--eval", action="store_true", help="evaluate the run in --logdir")
-    parser.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
+    parser.add_argument("--episodes", type=int, help="evaluation episodes (default 10)")
     parser.add_argument("--video", action="store_true", help="evaluation: write GIFs to DIR/videos/")
     parser.add_argument("--greedy", action="store_true", help="evaluation: argmax actions")
     parser.add_argument("--core-option", action="append", metavar="KEY=VALUE",
@@ -147,6 +163,11 @@ def parse_args(argv: list[str]):
         close = difflib.get_close_matches(flag, known, n=2)
         hint = f" (did you mean {' or '.join(close)}?)" if close else "; see --help"
         raise UsageError(f"unrecognized argument {flag!r}{hint}")
+    if not args.eval:
+        given = [flag for flag, value in (("--episodes", args.episodes is not None), ("--video", args.video),
+                                          ("--greedy", args.greedy)) if value]
+        if given:
+            raise UsageError(f"{given[0]} is an evaluation flag: add --eval (and --logdir of the run)")
     overrides = {k: v for k, v in vars(args).items() if k in field_owners()}
     return args, overrides
 
@@ -189,15 +210,10 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     return saved.with_overrides(keep), True
 
 
-def check_finite_weights(checkpoint: dict, path: Path) -> None:
-    """A ``CheckpointError`` for a checkpoint whose model weights hold a NaN or an infinity (as runs
-    saved before training checked them did)."""
-    model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
-    bad = first_non_finite((name, value) for name, value in (model or {}).items()
-                           if isinstance(value, torch.Tensor) and value.is_floating_point())
-    if bad is not None:
-        raise CheckpointError(f"checkpoint {str(path)!r} holds a non-finite weight {bad!r}; "
-                              "copy a good milestone over it to resume or evaluate")
+def warn_skipped(skipped: list[str], used: Path) -> None:
+    """Say on stderr which newer checkpoints could not be used, and which one is."""
+    for problem in skipped:
+        print(f"{prog()}: warning: {problem}; using {used.name} instead", file=sys.stderr)
 
 
 def build_model(config: TrainConfig, env) -> ActorCritic:
@@ -299,9 +315,11 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)
     latest = logdir / "checkpoints" / "latest.pt"
-    checkpoint = load_checkpoint(latest) if resume else None
-    if checkpoint is not None:
-        check_finite_weights(checkpoint, latest)
+    remove_stale_temporaries(latest.parent)  # left by a kill inside a save; this run holds the lock
+    checkpoint, source = None, latest
+    if resume:
+        checkpoint, source, skipped = load_run_checkpoint(latest.parent)
+        warn_skipped(skipped, source)
 
     logdir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -311,10 +329,10 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     learner = Learner(model, optimizer, scheduler, learner_settings(a))
     saved = {"updates": 0, "frames": 0, "written": False}  # what latest.pt holds
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        if scheduler is not None and checkpoint.get("scheduler"):
-            scheduler.load_state_dict(checkpoint["scheduler"])
+        restore_state(model, checkpoint["model"], source, "model")
+        restore_state(optimizer, checkpoint["optimizer"], source, "optimizer")
+        if scheduler is not None and checkpoint["scheduler"]:
+            restore_state(scheduler, checkpoint["scheduler"], source, "learning-rate schedule")
         progress.frames = int(checkpoint["frames"])
         learner.updates = int(checkpoint["updates"])
         restore_rng(checkpoint["rng"])
@@ -395,7 +413,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     print(f"{status}: {progress.frames:,} frames, mean return of the last "
           f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}"
           + ("" if success is None else f", success rate {success:.3f}"))
-    print(f"curves: tensorboard --logdir {logdir}    resume: python {PROG} --logdir {logdir}")
+    print(f"curves: tensorboard --logdir {logdir}    resume: {resume_command()} --logdir {logdir}")
     return 130 if stop["signal"] == signal.SIGINT else 0
 
 
@@ -409,23 +427,25 @@ def evaluate(args, overrides: dict) -> int:
     logdir = Path(overrides.get("logdir", TrainConfig().run.logdir))
     if not (logdir / "config.yaml").exists():
         raise ConfigError(f"no run in {str(logdir)!r}: config.yaml is missing")
-    if args.episodes < 1:
-        raise ConfigError(f"--episodes must be a positive integer, got {args.episodes}")
+    count = EVAL_EPISODES if args.episodes is None else args.episodes
+    if count < 1:
+        raise ConfigError(f"--episodes must be a positive integer, got {count}")
     config = load_config(logdir / "config.yaml")
-    checkpoint = load_checkpoint(logdir / "checkpoints" / "latest.pt")
-    check_finite_weights(checkpoint, logdir / "checkpoints" / "latest.pt")
+    checkpoint, source, skipped = load_run_checkpoint(logdir / "checkpoints", keys=("model",))
+    warn_skipped(skipped, source)
     torch.set_num_threads(config.run.threads)
     try:
-        env = make_vector_env(config.env.env, min(args.episodes, 8), EVAL_SEED,
+        env = make_vector_env(config.env.env, min(count, 8), EVAL_SEED,
                               backend=config.env.env_backend, **config.env.env_options)
         model = build_model(config, env)
+        video_env = make_video_env(config) if args.video else None  # before the evaluation is spent
     except ConfigError:
         raise
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    model.load_state_dict(checkpoint["model"])
+    restore_state(model, checkpoint["model"], source, "model")
     model.eval()
-    episodes = play(model, env, args.episodes, args.greedy)
+    episodes = play(model, env, count, args.greedy)
     env.close()
     returns = [episode.ret for episode in episodes]
     result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
@@ -433,11 +453,14 @@ def evaluate(args, overrides: dict) -> int:
     if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))
     success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
-    write_atomically(logdir / "eval.json", json.dumps(result, indent=2))
-    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success} "
-          f"(written to {logdir / 'eval.json'})")
-    if args.video:
-        for path in record_videos(model, config, logdir / "videos", min(args.episodes, 3), args.greedy):
+    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success}")
+    try:
+        write_atomically(logdir / "eval.json", json.dumps(result, indent=2))
+    except OSError as error:  # the result is printed above; say why it could not be kept
+        raise ConfigError(f"cannot write {logdir / 'eval.json'}: {error.strerror or error}") from None
+    print(f"written to {logdir / 'eval.json'}")
+    if video_env is not None:
+        for path in record_videos(model, config, video_env, logdir / "videos", min(count, 3), args.greedy):
             print(f"video: {path}")
     return 0
 
@@ -466,13 +489,30 @@ def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[Episode]:
     return finished[:episodes]
 
 
-def record_videos(model, config, folder: Path, count: int, greedy: bool) -> list[Path]:
+def make_video_env(config: TrainConfig):
+    """The single env that ``record_videos`` renders; a ``ConfigError`` where Pillow is missing or the
+    env does not render RGB frames."""
     try:
-        from PIL import Image
+        import PIL  # noqa: F401
     except ImportError:
         raise ConfigError("--video needs Pillow: pip install 'gated-rl[video]'") from None
-    env = make_env(config.env.env, render_mode="rgb_array", **config.env.env_options)
-    folder.mkdir(parents=True, exist_ok=True)
+    probe = make_env(config.env.env, **config.env.env_options)  # asked first: not every env takes the flag
+    modes = list(probe.metadata.get("render_modes") or [])
+    probe.close()
+    if "rgb_array" not in modes:
+        raise ConfigError(f"--video: env {config.env.env!r} does not render RGB frames (its render modes: "
+                          f"{modes})")
+    return make_env(config.env.env, render_mode="rgb_array", **config.env.env_options)
+
+
+def record_videos(model, config, env, folder: Path, count: int, greedy: bool) -> list[Path]:
+    """Up to ``count`` GIFs of episodes of ``env`` (from ``make_video_env``) in ``folder``."""
+    from PIL import Image
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write videos to {str(folder)!r}: {error.strerror or error}") from None
     paths = []
     player = EpisodePlayer(model, env, greedy)
     for episode in range(count):
@@ -496,10 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         config, resume = resolve_config(args, overrides)
         return train(config, resume)
     except (UsageError, ConfigError, CheckpointError, RunDirError) as error:
-        print(f"{PROG}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"{prog()}: error: {_first_line(error)}", file=sys.stderr)
         return 2
     except TrainingError as error:
-        print(f"{PROG}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"{prog()}: error: {_first_line(error)}", file=sys.stderr)
         return 1
 
 

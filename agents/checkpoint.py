@@ -36,11 +36,16 @@ def rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"],
-                         0, 0.0))
-    version, internal, gauss = state["python"][1], tuple(state["python"][0]), state["python"][2]
-    random.setstate((version, internal, gauss))
+    """Set the RNGs to ``rng_state()``'s output; a ``CheckpointError`` where it is malformed."""
+    try:
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), state["numpy_pos"],
+                             0, 0.0))
+        version, internal, gauss = state["python"][1], tuple(state["python"][0]), state["python"][2]
+        random.setstate((version, internal, gauss))
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"the checkpoint's random-number state is malformed ({type(error).__name__})") from None
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
@@ -68,6 +73,71 @@ def load_checkpoint(path: str | Path) -> dict:
     except Exception as error:  # pickle.UnpicklingError and friends: refuse, never execute
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"refusing checkpoint {str(path)!r}: {first}") from None
+
+
+#: What a run's checkpoint holds (``train_agent``'s ``save``); evaluation needs only ``model``.
+RUN_KEYS = ("model", "optimizer", "scheduler", "frames", "updates", "rng")
+
+
+def check_run_checkpoint(checkpoint, path: str | Path, keys: tuple[str, ...] = RUN_KEYS) -> dict:
+    """``checkpoint`` if it has the run checkpoint's structure: a mapping with ``keys``, ``model`` a
+    mapping of tensors without NaN or infinity, ``frames`` and ``updates`` integers >= 0 (a crafted
+    ``frames: -1e9`` would train without end); else a one-line ``CheckpointError``."""
+    where = f"checkpoint {str(path)!r}"
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"{where} is not a run checkpoint (it holds a {type(checkpoint).__name__})")
+    missing = [key for key in keys if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{where} is not a run checkpoint: it lacks {', '.join(missing)}")
+    weights = checkpoint["model"]
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise CheckpointError(f"{where}: 'model' must map parameter names to tensors")
+    bad = next((name for name, value in weights.items()
+                if value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise CheckpointError(f"{where} holds a non-finite weight {bad!r}")
+    for name in ("frames", "updates"):
+        value = checkpoint.get(name, 0)
+        if name in keys and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise CheckpointError(f"{where}: {name} must be an integer >= 0, got {value!r}")
+    return checkpoint
+
+
+def load_run_checkpoint(folder: str | Path, keys: tuple[str, ...] = RUN_KEYS) -> tuple[dict, Path, list[str]]:
+    """The newest checkpoint in ``folder`` that reads and passes ``check_run_checkpoint``: ``latest.pt``,
+    else the milestones (``frames_*.pt``) newest first. Returns it, its path, and one line per newer
+    file skipped (for a warning); raises the ``CheckpointError`` of ``latest.pt`` when none will do."""
+    folder = Path(folder)
+    candidates = [folder / "latest.pt", *sorted(folder.glob("frames_*.pt"), reverse=True)]
+    skipped = []
+    for path in candidates:
+        try:
+            return check_run_checkpoint(load_checkpoint(path), path, keys), path, skipped
+        except CheckpointError as error:
+            skipped.append(str(error))
+    tail = "; no milestone is readable either" if len(candidates) > 1 else ""
+    raise CheckpointError(skipped[0] + tail)
+
+
+def restore_state(target, state, path: str | Path, what: str) -> None:
+    """``target.load_state_dict(state)`` (a module, optimiser or scheduler), with a one-line
+    ``CheckpointError`` when the checkpoint does not fit (another model size, core or optimiser)."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = "; ".join(lines[1:3] if len(lines) > 1 else lines) or type(error).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this run's {what}: "
+                              f"{detail[:300]}") from None
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files a process killed inside ``save_checkpoint`` left in ``folder``;
+    call it only while holding the run's lock (no save of this run is in flight then)."""
+    stale = sorted(Path(folder).glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 class RunDirError(Exception):

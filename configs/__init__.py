@@ -11,6 +11,7 @@ from .config import (
     field_owners,
     load_config,
     presets,
+    safe_yaml,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "field_owners",
     "load_config",
     "presets",
+    "safe_yaml",
 ]

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 PRESET_DIR = Path(__file__).resolve().parent
+MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; the offsets added per actor and update stay below
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class ConfigError(ValueError):
@@ -26,6 +28,41 @@ class ConfigError(ValueError):
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def safe_yaml(text: str, what: str) -> Any:
+    """``yaml.safe_load`` for configs and flag values, refusing anchors and aliases: a config expands to
+    no more than its own text (an alias "bomb" of a few lines would otherwise expand to gigabytes when
+    the config is copied or printed). Raises ``ConfigError`` naming ``what``."""
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(f"{what}: YAML aliases (*name) are not allowed in a config")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0]
+        raise ConfigError(f"{what} is not valid YAML: {first}") from None
+
+
+#: Field annotation -> (accepted Python types, how the error names them)
+_FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"),
+                "str": ((str,), "a string"), "bool": ((bool,), "true or false"), "dict": ((dict,), "a mapping")}
+
+
+def _check_field_type(cls, key: str, value: Any) -> None:
+    """A value read from YAML or a flag has the type of its field (``discount: "0.9"`` is refused
+    here with one line instead of failing in a comparison)."""
+    annotation = {f.name: f.type for f in dataclasses.fields(cls)}[key]
+    if annotation not in _FIELD_TYPES:
+        return
+    types, kind = _FIELD_TYPES[annotation]
+    valid = isinstance(value, types) and (annotation == "bool" or not isinstance(value, bool))
+    _check(valid, f"{key} must be {kind}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (int, float, str, bool)) or value is None else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _choice(name: str, value: Any, allowed: tuple) -> None:
@@ -177,7 +214,8 @@ class RunConfig:
     """torch intra-op threads."""
 
     def __post_init__(self):
-        _check(isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}")
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
+               f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,
                f"total_frames must be a positive integer, got {self.total_frames!r}")
         _choice("runtime", self.runtime, ("sync", "async", "ray"))
@@ -216,9 +254,10 @@ class TrainConfig:
             values = values or {}
             _check(isinstance(values, dict), f"config section {name!r} must be a mapping")
             known = {f.name for f in dataclasses.fields(SECTIONS[name])}
-            for key in values:
+            for key, value in values.items():
                 if key not in known:
                     raise ConfigError(f"unknown config key {name}.{key}{_hint(key, known)}")
+                _check_field_type(SECTIONS[name], key, value)
             sections[name] = SECTIONS[name](**values)
         return cls(**sections)
 
@@ -264,13 +303,14 @@ def load_config(path: str | Path) -> TrainConfig:
     if not path.suffix and not path.exists():
         path = PRESET_DIR / f"{path}.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        first = str(error).splitlines()[0]
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {first}") from None
-    return TrainConfig.from_dict(data or {})
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a UTF-8 text file") from None
+    return TrainConfig.from_dict(safe_yaml(text, f"config file {str(path)!r}") or {})
 
 
 def presets() -> list[str]:

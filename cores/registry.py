@@ -83,6 +83,8 @@ def _import_core(path: str) -> type[Core]:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise ValueError(f"cannot import core {path!r}: {error}") from None
+    except Exception as error:  # the user's module itself fails: name it and its error, in one line
+        raise ValueError(f"importing core {path!r} raised {type(error).__name__}: {error}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise ValueError(f"cannot import core {path!r}: module {module_name!r} has no {class_name!r}")

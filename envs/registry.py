@@ -75,6 +75,9 @@ def resolve(env_id: str) -> str:
             importlib.import_module(module)
         except ImportError as error:
             raise ValueError(f"cannot import the module of env {env_id!r}: {error}") from None
+        except Exception as error:  # the user's module itself fails: name it and its error, in one line
+            raise ValueError(f"importing the module of env {env_id!r} raised "
+                             f"{type(error).__name__}: {error}") from None
         if name not in gym.registry:
             raise ValueError(f"module {module!r} did not register an env named {name!r}")
         return name

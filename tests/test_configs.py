@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets
+from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
 
 
 def test_every_preset_loads_and_validates():
@@ -34,6 +34,12 @@ def test_field_names_are_unique_and_documented():
         ({"learning_rate": float("inf")}, "learning_rate must be a finite number, got inf"),
         ({"td_lambda": float("nan")}, "td_lambda must be a finite number, got nan"),
         ({"learning_rat": 1.0}, r"unknown config key 'learning_rat' \(did you mean learning_rate\?\)"),
+        ({"discount": "0.9"}, "discount must be a number, got '0.9'"),
+        ({"unroll_length": 8.5}, "unroll_length must be an integer, got 8.5"),
+        ({"env_options": [1]}, "env_options must be a mapping, got list"),
+        ({"seed": -5}, "seed must be an integer from 0 to 2147483647, got -5"),
+        ({"seed": 2**32}, "seed must be an integer from 0 to 2147483647, got 4294967296"),
+        ({"seed": True}, "seed must be an integer, got True"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):
@@ -49,6 +55,35 @@ def test_yaml_errors(tmp_path):
     bad.write_text("trainer:\n  x: 1\n")
     with pytest.raises(ConfigError, match="unknown config section 'trainer'"):
         load_config(bad)
+
+
+def test_a_string_for_a_number_in_a_yaml_file_is_named(tmp_path):
+    config = tmp_path / "quoted.yaml"
+    config.write_text('agent:\n  discount: "0.9"\n')
+    with pytest.raises(ConfigError, match="^discount must be a number, got '0.9'$"):
+        load_config(config)
+
+
+def test_a_binary_or_huge_config_file_is_one_line(tmp_path):
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ConfigError, match="is not a UTF-8 text file"):
+        load_config(binary)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="is larger than 1048576 bytes"):
+        load_config(huge)
+
+
+def test_yaml_aliases_are_refused_so_a_config_cannot_expand_beyond_its_text(tmp_path):
+    """A billion-laughs config: nine lines whose aliases would expand to 10**9 list items when copied."""
+    lines = ["env:", "  env_options:", "    a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"YAML aliases \(\*name\) are not allowed"):
+        load_config(bomb)
+    assert safe_yaml("[1, {a: 2}]", "x") == [1, {"a": 2}]
 
 
 def test_round_trip_through_a_dict():

@@ -248,6 +248,14 @@ def test_bad_options_fail_at_construction(name, options, message):
         make_core(name, F, size, **options)
 
 
+def test_a_core_module_that_raises_on_import_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_core_module.py").write_text("1 / 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="^importing core 'broken_core_module:Core' raised "
+                                         "ZeroDivisionError: division by zero$"):
+        make_core("broken_core_module:Core", F, H)
+
+
 def test_bad_import_paths():
     with pytest.raises(ValueError, match="cannot import core 'no_such_module:X'"):
         make_core("no_such_module:X", F, H)

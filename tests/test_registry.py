@@ -30,6 +30,14 @@ def test_module_form_and_its_errors():
         make_env("tests.scripted_envs:Other-v0")
 
 
+def test_an_env_module_that_raises_on_import_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_env_module.py").write_text("raise RuntimeError('no licence server')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="^importing the module of env 'broken_env_module:X-v0' raised "
+                                         "RuntimeError: no licence server$"):
+        make_env("broken_env_module:X-v0")
+
+
 def test_bad_env_argument_is_one_line():
     with pytest.raises(ValueError, match="bad argument for env 'PassiveVisualMatch-v0'"):
         make_env("PassiveVisualMatch-v0", colour="red")

@@ -71,6 +71,11 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--entropy-cost", "inf"], "entropy_cost must be a finite number, got inf"),
         (["--max-grad-norm", "inf"], "max_grad_norm must be a finite number, got inf"),
         (["--clip-rho", "inf"], "clip_rho must be a finite number, got inf"),
+        (["--seed", "-5"], "seed must be an integer from 0 to 2147483647, got -5"),
+        (["--seed", "4294967296"], "seed must be an integer from 0 to 2147483647, got 4294967296"),
+        (["--env-option", "x=[1,"], "--env-option x is not valid YAML"),
+        (["--episodes", "3"], "--episodes is an evaluation flag: add --eval"),
+        (["--greedy"], "--greedy is an evaluation flag: add --eval"),
         pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
     ],
@@ -109,8 +114,12 @@ def test_a_crafted_checkpoint_is_refused(tmp_path):
             return (os.system, ("touch " + str(tmp_path / "pwned"),))
 
     torch.save({"model": Payload()}, logdir / "checkpoints" / "latest.pt")
-    result = run("--eval", "--logdir", str(logdir), check=False)
-    assert result.returncode == 2 and "refusing checkpoint" in result.stderr
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 0 and "warning: refusing checkpoint" in result.stderr  # a milestone served
+    for milestone in (logdir / "checkpoints").glob("frames_*.pt"):
+        milestone.unlink()
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 2 and "error: refusing checkpoint" in result.stderr
     assert not (tmp_path / "pwned").exists()
 
 
@@ -227,10 +236,16 @@ def test_a_nan_reward_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path)
         assert milestone["frames"] <= frames and all_finite(milestone), path
     assert all_finite(latest)
 
-    # A checkpoint that does hold NaN weights (as such runs used to save) is refused, not evaluated.
+    # A checkpoint that does hold NaN weights (as such runs used to save) is refused, not evaluated:
+    # the newest finite milestone is, with a warning; with none, one line and exit 2.
     latest["model"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
                        for k, v in latest["model"].items()}
     torch.save(latest, logdir / "checkpoints" / "latest.pt")
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 0 and "holds a non-finite weight" in result.stderr, result.stderr
+    assert f"using {milestones[-1].name} instead" in result.stderr
+    for path in milestones:
+        path.unlink()
     result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
     assert result.returncode == 2 and "holds a non-finite weight" in result.stderr, result.stderr
 
@@ -329,3 +344,64 @@ def test_a_sigkilled_async_learner_leaves_its_directory_free(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # the actors and the resource tracker, if still there
         except ProcessLookupError:
             pass
+
+
+def test_a_logdir_that_is_a_file_is_one_line(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a run\n")
+    result = run(*FAST, "--total-frames", "100", "--logdir", str(path), check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot lock run directory" in result.stderr and path.read_text() == "not a run\n"
+
+
+def test_broken_checkpoints_fall_back_to_a_milestone_or_stop_with_one_line(tmp_path):
+    """latest.pt that is {}, lacks keys, has the wrong shapes or counters: evaluation and resume use the
+    newest good milestone with a warning; with none left, one line and exit 2, nothing trained."""
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
+    folder = logdir / "checkpoints"
+    latest, good = folder / "latest.pt", torch.load(folder / "latest.pt", weights_only=True)
+    milestone = sorted(folder.glob("frames_*.pt"))[-1]
+
+    torch.save({}, latest)
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"is not a run checkpoint: it lacks model; using {milestone.name} instead" in result.stderr
+
+    (folder / ".latest.pt.x1y2.tmp").write_bytes(b"half a checkpoint")  # as a kill inside a save leaves
+    result = run("--logdir", str(logdir), "--total-frames", "300", check=False)
+    assert result.returncode == 0 and f"using {milestone.name} instead" in result.stderr, result.stderr
+    assert not list(folder.glob(".*.tmp"))
+    assert torch.load(latest, weights_only=True)["frames"] >= 300
+
+    for path in folder.glob("frames_*.pt"):
+        path.unlink()
+    wrong_shape = {**good, "model": {**good["model"], "policy.weight": torch.zeros(3, 3)}}
+    cases = [
+        ({}, ["--eval"], "is not a run checkpoint: it lacks model"),
+        (wrong_shape, ["--eval"], "does not fit this run's model: size mismatch for policy.weight"),
+        ({k: v for k, v in good.items() if k != "rng"}, [], "is not a run checkpoint: it lacks rng"),
+        ({**good, "frames": -10**9}, [], "frames must be an integer >= 0, got -1000000000"),
+        ({**good, "rng": {"torch": 1}}, [], "random-number state is malformed"),
+    ]
+    for payload, flags, message in cases:
+        torch.save(payload, latest)
+        result = run(*flags, "--logdir", str(logdir), check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (message, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, (message, result.stderr)
+        assert torch.load(latest, weights_only=True).keys() == payload.keys()  # nothing saved over it
+
+
+def test_eval_says_when_it_cannot_keep_its_result_or_render(tmp_path):
+    logdir = tmp_path / "run"
+    run("--env", "CueRecall-v0", "--num-envs", "2", "--unroll-length", "5", "--hidden-size", "8",
+        "--torso-size", "8", "--threads", "1", "--total-frames", "20", "--logdir", str(logdir))
+    result = run("--eval", "--video", "--logdir", str(logdir), "--episodes", "1", check=False)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--video: env 'CueRecall-v0' does not render RGB frames" in result.stderr
+    assert not (logdir / "eval.json").exists() and "mean return" not in result.stdout  # refused first
+
+    (logdir / "eval.json").mkdir()  # cannot be replaced by a file, as a read-only run directory
+    result = run("--eval", "--logdir", str(logdir), "--episodes", "2", check=False)
+    assert result.returncode == 2 and "mean return over 2 episodes" in result.stdout
+    assert f"cannot write {logdir / 'eval.json'}" in result.stderr and result.stderr.count("\n") == 1
