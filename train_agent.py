@@ -54,7 +54,7 @@ from agents.checkpoint import (
 )
 from agents.learner import Learner, NonFiniteError, learner_settings
 from agents.networks import ActorCritic
-from agents.rollout import Actor, EpisodePlayer
+from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
 from agents.runtime_ray import import_ray
 from agents.runtimes import make_runtime
@@ -348,10 +348,13 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     logger = RunLogger(logdir, run.total_frames)
     logger.config(config.to_dict())
 
-    stop = {"signal": None}
+    stop = {"signal": None, "acting": False}
 
     def request_stop(signum, _frame):
+        again = stop["signal"] is not None
         stop["signal"] = signum
+        if again and stop["acting"]:  # a second signal while an env step hangs: stop waiting for it
+            raise StopRequested
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -378,7 +381,14 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     stats: dict = {}
     try:
         while progress.frames < run.total_frames and stop["signal"] is None:
-            batch = runtime.next_batch().to(device)
+            stop["acting"] = True
+            try:
+                batch = runtime.next_batch(lambda: stop["signal"] is not None)
+            except StopRequested:  # the model is untouched: save it below
+                break
+            finally:
+                stop["acting"] = False
+            batch = batch.to(device)
             try:
                 stats = learner.update(batch)
             except NonFiniteError as error:
@@ -414,7 +424,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
           f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}"
           + ("" if success is None else f", success rate {success:.3f}"))
     print(f"curves: tensorboard --logdir {logdir}    resume: {resume_command()} --logdir {logdir}")
-    return 130 if stop["signal"] == signal.SIGINT else 0
+    return 128 + stop["signal"] if stop["signal"] else 0  # 130 for SIGINT, 143 for SIGTERM: not finished
 
 
 def evaluate(args, overrides: dict) -> int:

@@ -25,6 +25,11 @@ from torch import Tensor
 from cores.base import State, map_state, rebuild_state
 
 
+class StopRequested(Exception):  # noqa: N818 (control flow, not an error)
+    """A runtime's ``next_batch(should_stop)`` stopped waiting for unrolls because ``should_stop()``
+    said the run is being stopped; the learner's model is untouched, so the run may save."""
+
+
 @dataclass
 class Unroll:
     """Tensors of one or more unrolls; every field ``[T + 1, B, ...]`` except ``initial_state``."""

@@ -11,16 +11,20 @@ acted, averaged over the last batch.
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
+import threading
+import time
 
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from .rollout import Actor, Unroll
+from .rollout import Actor, StopRequested, Unroll
 
-WAIT_S = 5.0
+WAIT_S = 5.0  # between checks that the actors are alive while the learner waits for a batch
+POLL_S = 0.25  # between checks of the learner's stop request while it waits
 
 
 def flat_parameters(model: nn.Module) -> torch.Tensor:
@@ -36,9 +40,24 @@ def load_flat(model: nn.Module, flat: torch.Tensor) -> None:
             offset += n
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process within a second of the learner's death (a SIGKILL or the OOM killer runs no
+    handler, and an actor blocked on a queue would otherwise wait for good)."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-learner", daemon=True).start()
+
+
 def _actor_main(actor_id, env_factory, model, buffers, versions, free, full, weights, version,
-                lock, seed):
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the learner decides when to stop
+                lock, seed, parent_pid):
+    # The learner decides when to stop: a SIGINT or SIGTERM sent to the whole process group (Ctrl-C,
+    # systemd, scancel, kill -- -PGID) must not kill the actors before it has saved.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
     torch.set_num_threads(1)
     env = env_factory(seed)
     actor = Actor(env, model, seed)
@@ -87,7 +106,7 @@ class AsyncRuntime:
         self.processes = [
             ctx.Process(target=_actor_main, daemon=True, args=(
                 i, env_factory, actor_model, self.buffers, self.versions, self.free, self.full,
-                self.weights, self.version, self.lock, seed + 7919 * (i + 1)))
+                self.weights, self.version, self.lock, seed + 7919 * (i + 1), os.getpid()))
             for i in range(num_actors)
         ]
         for process in self.processes:
@@ -96,23 +115,34 @@ class AsyncRuntime:
         self._episodes: list[tuple[float, int, bool | None]] = []
         self._lag = 0.0
 
-    def next_batch(self) -> Unroll:
-        indices = []
+    def next_batch(self, should_stop=lambda: False) -> Unroll:
+        """The next ``batch_size`` unrolls; raises ``StopRequested`` as soon as ``should_stop()`` while
+        waiting (an actor stuck in ``env.step`` must not keep a stopped run alive)."""
+        indices, waited = [], 0.0
         while len(indices) < self.batch_size:
             try:
-                index, episodes = self.full.get(timeout=WAIT_S)
+                index, episodes = self.full.get(timeout=POLL_S)
             except queue.Empty:
-                dead = [p.pid for p in self.processes if not p.is_alive()]
-                if dead:
-                    raise RuntimeError(f"actor process(es) {dead} died; see their output above") from None
+                if should_stop():
+                    self._give_back(indices)
+                    raise StopRequested from None
+                waited += POLL_S
+                if waited >= WAIT_S:
+                    waited = 0.0
+                    dead = [p.pid for p in self.processes if not p.is_alive()]
+                    if dead:
+                        raise RuntimeError(f"actor process(es) {dead} died; see their output above") from None
                 continue
             indices.append(index)
             self._episodes += episodes
         batch = Unroll.concat([self.buffers[i].clone() for i in indices])
         self._lag = float(self.version.value - self.versions[indices].float().mean())
+        self._give_back(indices)
+        return batch
+
+    def _give_back(self, indices: list[int]) -> None:
         for index in indices:
             self.free.put(index)
-        return batch
 
     def publish(self, version: int) -> None:
         """Send the learner model's current weights to the actors as ``version``."""
@@ -131,9 +161,10 @@ class AsyncRuntime:
         for _ in self.processes:
             self.free.put(None)
         for process in self.processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
+            process.join(timeout=5)
+            if process.is_alive():  # stuck (in an env step, say); it ignores SIGTERM, so SIGKILL
+                process.kill()
+                process.join(timeout=5)
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:

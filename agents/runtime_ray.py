@@ -18,12 +18,11 @@ import logging
 
 import torch
 
-from .rollout import Actor, Unroll
-from .runtime_async import flat_parameters, load_flat
+from .rollout import Actor, StopRequested, Unroll
+from .runtime_async import POLL_S, flat_parameters, load_flat
 
 log = logging.getLogger(__name__)
 
-WAIT_S = 5.0
 MAX_FAILURES_PER_ACTOR = 10  # lost requests in a row, per actor, before the run gives up
 
 
@@ -112,14 +111,18 @@ class RayRuntime:
         ref = self.workers[index].collect.remote(self.weights_ref, self.version)
         self.in_flight[ref] = index
 
-    def next_batch(self) -> Unroll:
+    def next_batch(self, should_stop=lambda: False) -> Unroll:
+        """The next ``batch_size`` unrolls; ``StopRequested`` as soon as ``should_stop()`` while waiting
+        (the unrolls still in flight are dropped with the actors at ``close``)."""
         ray = self.ray
         unrolls, versions, waited = [], [], 0.0
         while len(unrolls) < self.batch_size:
-            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=WAIT_S)
+            ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=POLL_S)
             if not ready:
-                waited += WAIT_S
-                if waited % 60 == 0:
+                if should_stop():
+                    raise StopRequested
+                waited += POLL_S
+                if waited % 60 < POLL_S / 2:
                     log.warning("no unroll from any ray actor for %d s (free resources: %s)", waited,
                                 ray.available_resources())
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from .rollout import Actor, Unroll
+from .rollout import Actor, StopRequested, Unroll
 
 
 class SyncRuntime:
@@ -30,8 +30,13 @@ class SyncRuntime:
         ]
         self.frames_per_batch = unroll_length * self.env.num_envs * batch_size
 
-    def next_batch(self) -> Unroll:
+    def next_batch(self, should_stop=lambda: False) -> Unroll:
+        """``batch_size`` unrolls; ``StopRequested`` between them once ``should_stop()``. (An env stuck
+        inside one step is the caller's to interrupt: ``train_agent`` raises ``StopRequested`` from its
+        signal handler at a second signal.)"""
         for buffer in self.buffers:
+            if should_stop():
+                raise StopRequested
             self.actor.collect(buffer)
         return Unroll.concat(self.buffers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 from typing import Any
 
 from .base import Core
@@ -74,6 +75,9 @@ def make_core(name: str, input_size: int, hidden_size: int, **options: Any) -> C
             "or 'package.module:ClassName' for your own Core subclass"
         )
     _check_options(cls, name, options)
+    for key, value in options.items():  # t_max=.nan would build a core whose outputs are all NaN
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"core option {key} must be a finite number, got {value!r}")
     return cls(input_size, hidden_size, **{**preset, **options})
 
 

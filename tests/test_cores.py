@@ -256,6 +256,11 @@ def test_a_core_module_that_raises_on_import_is_one_line(tmp_path, monkeypatch):
         make_core("broken_core_module:Core", F, H)
 
 
+def test_a_non_finite_core_option_is_refused():
+    with pytest.raises(ValueError, match="^core option t_max must be a finite number, got nan$"):
+        make_core("c_lstm", F, H, t_max=float("nan"))
+
+
 def test_bad_import_paths():
     with pytest.raises(ValueError, match="cannot import core 'no_such_module:X'"):
         make_core("no_such_module:X", F, H)

@@ -71,6 +71,7 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--entropy-cost", "inf"], "entropy_cost must be a finite number, got inf"),
         (["--max-grad-norm", "inf"], "max_grad_norm must be a finite number, got inf"),
         (["--clip-rho", "inf"], "clip_rho must be a finite number, got inf"),
+        (["--core-option", "t_max=.nan"], "core option t_max must be a finite number, got nan"),
         (["--seed", "-5"], "seed must be an integer from 0 to 2147483647, got -5"),
         (["--seed", "4294967296"], "seed must be an integer from 0 to 2147483647, got 4294967296"),
         (["--env-option", "x=[1,"], "--env-option x is not valid YAML"),
@@ -321,8 +322,8 @@ def test_a_second_run_on_a_directory_in_use_is_refused_while_the_first_goes_on(t
 
 
 def test_a_sigkilled_async_learner_leaves_its_directory_free(tmp_path):
-    """SIGKILL (no handler runs) of the async learner: the kernel drops its lock, and its actor
-    processes, which may live on, do not hold it (spawned: the lock's descriptor closes on exec)."""
+    """SIGKILL (no handler runs) of the async learner: the kernel drops its lock, its actor processes
+    do not hold it (spawned: the lock's descriptor closes on exec), and they exit on their own."""
     import signal
 
     from agents.checkpoint import RunDirError, RunLock
@@ -339,6 +340,7 @@ def test_a_sigkilled_async_learner_leaves_its_directory_free(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         RunLock(logdir).acquire().release()
+        _wait_for(lambda: not _group_alive(proc.pid), "the actors to notice the learner died and exit", 30)
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the actors and the resource tracker, if still there
@@ -405,3 +407,51 @@ def test_eval_says_when_it_cannot_keep_its_result_or_render(tmp_path):
     result = run("--eval", "--logdir", str(logdir), "--episodes", "2", check=False)
     assert result.returncode == 2 and "mean return over 2 episodes" in result.stdout
     assert f"cannot write {logdir / 'eval.json'}" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("runtime", ["sync", "async"])
+def test_a_run_whose_env_hangs_still_stops_saves_and_leaves_no_process(tmp_path, runtime):
+    """An env that never returns from ``step``. sync: the first Ctrl-C waits for the step, the second
+    stops waiting. async: SIGTERM to the whole process group (systemd, scancel, kill -- -PGID) reaches
+    actors that ignore it; the learner stops waiting, saves, ends its stuck actor. Both save a
+    checkpoint that resumes, exit non-zero (a stopped run is not a finished one), and leave nothing."""
+    import signal
+    import time
+
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train_agent.py"), "--env", "tests.user_plugins:StuckStep-v0",
+         "--env-option", "stuck_after=200", "--core", "gru", "--num-envs", "2", "--unroll-length", "5",
+         "--hidden-size", "8", "--torso-size", "8", "--threads", "1", "--runtime", runtime,
+         "--total-frames", "100000", "--checkpoint-every-s", "1e-9", "--logdir", str(logdir)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for(lambda: (logdir / "checkpoints" / "latest.pt").exists(), "the run to save once")
+        time.sleep(3)  # every env is stuck by now (200 steps each)
+        if runtime == "sync":
+            proc.send_signal(signal.SIGINT)
+            time.sleep(2)
+            assert proc.poll() is None  # the first signal waits for the step to return
+            proc.send_signal(signal.SIGINT)
+            expected = 130
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+            expected = 143
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == expected, err
+        assert "stopped by signal" in out and "Traceback" not in err, err
+        _wait_for(lambda: not _group_alive(proc.pid), "every process of the run to end", 30)
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    frames = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["frames"]
+    assert frames > 0

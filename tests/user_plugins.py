@@ -2,10 +2,13 @@
 
 ``PairCore``'s state is a plain tuple of two tensors, as the README's recipe for a core allows (no
 NamedTuple). ``NanReward-v0`` gives a NaN reward from step ``nan_after`` of each env on, as an env
-with a bug would.
+with a bug would. ``StuckStep-v0`` hangs inside ``step`` from step ``stuck_after`` on, as a simulator
+that never answers would.
 """
 
 from __future__ import annotations
+
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -57,5 +60,21 @@ class NanReward(gym.Env):
         return np.array([self.t / 10], np.float32), reward, self.t >= 5, False, {}
 
 
+class StuckStep(NanReward):
+    """``NanReward``'s task with finite rewards, whose ``step`` never returns from step ``stuck_after``
+    of the env's life on (it sleeps in Python, so a signal handler can still run)."""
+
+    def __init__(self, stuck_after: int = 100):
+        super().__init__(nan_after=2**62)
+        self.stuck_after = stuck_after
+
+    def step(self, action):
+        while self.steps >= self.stuck_after:
+            time.sleep(0.05)
+        return super().step(action)
+
+
 if "NanReward-v0" not in gym.registry:
     gym.register("NanReward-v0", entry_point=NanReward)
+if "StuckStep-v0" not in gym.registry:
+    gym.register("StuckStep-v0", entry_point=StuckStep)
