@@ -18,6 +18,11 @@ and a second run on a directory in use is refused with one line (exit 2) while t
 ``checkpoints/latest.pt``, which a run replaces atomically (so it reads one whole checkpoint, the newest
 or the one before), and writes ``eval.json`` (atomically too) and ``videos/``, which training never writes.
 
+SIGINT or SIGTERM, to the run or to its whole process group (the async runtime's actors ignore both),
+ends training after the current update with a checkpoint and exit status 130 or 143 (128 + the signal:
+stopped, not finished). A second signal while the run waits for an env step (one that hangs) stops
+the wait. Actor processes exit by themselves within a second of the learner's death.
+
 A loss, gradient or weight that is not finite (or a non-finite reward from the env) stops training
 with one line naming it, the update and the frames, and exit status 1; the update is not saved, so
 ``checkpoints/latest.pt`` and the milestones keep the last finite weights.
@@ -345,7 +350,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     runtime = make_runtime(run.runtime, env_factory(config), model, a.unroll_length, a.batch_size,
                            env_seed, num_actors=run.num_actors, ray_address=run.ray_address,
                            model_factory=model_factory(config, model))
-    logger = RunLogger(logdir, run.total_frames)
+    logger = RunLogger(logdir, run.total_frames,
+                       resume_frames=progress.frames if checkpoint is not None else None)
     logger.config(config.to_dict())
 
     stop = {"signal": None, "acting": False}

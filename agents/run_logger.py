@@ -15,9 +15,15 @@ from torch.utils.tensorboard import SummaryWriter
 class RunLogger:
     """Everything is keyed by the frame count (environment steps, all envs together)."""
 
-    def __init__(self, logdir: str | Path, total_frames: int, progress: bool = True):
+    def __init__(self, logdir: str | Path, total_frames: int, progress: bool = True,
+                 resume_frames: int | None = None):
+        """``resume_frames``: the frames of the checkpoint a resumed run starts from. What an earlier
+        process logged past it (it died after its last save) is dropped: the rows of ``metrics.jsonl``
+        and, through TensorBoard's ``purge_step``, the events, so the curve is not drawn twice."""
         self.logdir = Path(logdir)
-        self.writer = SummaryWriter(str(self.logdir))
+        self.writer = SummaryWriter(str(self.logdir), purge_step=resume_frames)
+        if resume_frames is not None:
+            drop_rows_after(self.logdir / "metrics.jsonl", resume_frames)
         self.metrics = (self.logdir / "metrics.jsonl").open("a")
         self.total_frames = total_frames
         self.progress = progress and sys.stderr.isatty()
@@ -93,3 +99,26 @@ class RunLogger:
             sys.stderr.write("\n")
         self.writer.close()
         self.metrics.close()
+
+
+def drop_rows_after(path: Path, frames: int) -> int:
+    """Rewrite ``metrics.jsonl`` without the rows logged past ``frames`` (and any torn last line);
+    returns how many were dropped."""
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            dropped += 1
+            continue
+        if isinstance(row, dict) and isinstance(row.get("frames"), int) and row["frames"] > frames:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+    return dropped

@@ -34,12 +34,15 @@ def test_train_resume_and_evaluate(tmp_path):
     first = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     assert first["frames"] >= 800
 
+    with (logdir / "metrics.jsonl").open("a") as metrics:  # as a run killed after its last save leaves
+        metrics.write(json.dumps({"frames": first["frames"] + 400, "charts/mean_return_100": 0.5}) + "\n")
+        metrics.write('{"frames": 99')
     run("--logdir", str(logdir), "--total-frames", "1600")  # same run dir: resume and extend
     second = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     assert second["frames"] >= 1600 and second["updates"] > first["updates"]
     rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     frames = [row["frames"] for row in rows]
-    assert frames == sorted(frames)  # the curve continues where it stopped
+    assert frames == sorted(frames)  # the curve continues where it stopped, nothing logged twice
     assert 0 <= rows[-1]["charts/success_rate_100"] <= 1  # visual match gives a verdict
 
     result = run("--eval", "--logdir", str(logdir), "--episodes", "3", "--video")
