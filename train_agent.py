@@ -42,6 +42,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# Idle OpenMP threads must sleep, not spin: the spinning threads of two runs on one machine take each
+# other's cores (benchmarks/side_by_side.py, docs/PERFORMANCE.md). libgomp reads this once, when torch
+# loads it, so it is set before the first torch import; actor processes and Ray's inherit it. A value
+# the user sets wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import yaml
@@ -61,7 +67,7 @@ from agents.learner import Learner, NonFiniteError, learner_settings
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
-from agents.runtime_ray import import_ray
+from agents.runtime_ray import check_ray_address, import_ray
 from agents.runtimes import make_runtime
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
 from cores import make_core
@@ -298,6 +304,7 @@ def train(config: TrainConfig, resume: bool) -> int:
         device = resolve_device(run.device)
         if run.runtime == "ray":
             import_ray()
+            check_ray_address(run.ray_address)
     except ImportError as error:
         raise ConfigError(str(error)) from None
     except ConfigError:

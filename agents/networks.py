@@ -37,8 +37,11 @@ class MiniGridImageEncoder(nn.Module):
         self.offsets = nn.Buffer(torch.tensor([0, *num_values[:-1]]).cumsum(0), persistent=False)
         self.cell_base = nn.Buffer(torch.arange(self.num_cells).view(1, -1, 1) * self.num_values,
                                    persistent=False)
+        # the largest valid value of each channel (object, colour, state), to refuse the rest
+        self.limits = nn.Buffer(torch.tensor(num_values) - 1, persistent=False)
         self.embed = nn.Embedding(self.num_values, embed_size)
-        self.out = nn.Sequential(nn.Linear(self.num_cells * embed_size, out_size), nn.ReLU())
+        # a Sequential for the parameter names of existing checkpoints (out.0.*); forward adds the ReLU
+        self.out = nn.Sequential(nn.Linear(self.num_cells * embed_size, out_size))
         self._table = InferenceCache()
 
     def table(self) -> Tensor:
@@ -50,8 +53,15 @@ class MiniGridImageEncoder(nn.Module):
             self.embed.weight).reshape(self.num_cells * self.num_values, linear.out_features))
 
     def forward(self, image: Tensor) -> Tensor:
+        """``image [N, W, H, 3]``: each cell's object, colour and state ids, each below its channel's
+        ``num_values`` (a larger one would silently read the next cell's rows: refused)."""
         n = image.shape[0]
-        index = image.long().reshape(n, self.num_cells, -1) + self.offsets + self.cell_base
+        image = image.long()
+        if bool(((image < 0) | (image > self.limits)).any()):
+            bad = image[(image < 0) | (image > self.limits)][0].item()
+            raise ValueError(f"MiniGrid image value {bad} is out of range: each channel (object, colour, "
+                             f"state) takes 0 to {self.limits.tolist()}")
+        index = image.reshape(n, self.num_cells, -1) + self.offsets + self.cell_base
         mixed = _RowSum.apply(index.reshape(n, -1), self.table())
         return torch.relu(mixed + self.out[0].bias)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import socket
 
 import torch
 
@@ -33,6 +34,22 @@ def import_ray():
     except ImportError:
         raise ImportError("runtime 'ray' needs Ray: pip install 'gated-rl[ray]'") from None
     return ray
+
+
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """A one-line ``ValueError`` where ``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) does not
+    accept a connection within ``timeout_s`` (``ray.init`` would retry for minutes); an empty address
+    or ``auto`` passes (Ray starts or finds the cluster itself)."""
+    if address in ("", "auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"ray_address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ValueError(f"no Ray cluster answers at {address!r} ({error.strerror or error}); start one "
+                         "with `ray start --head`, or leave ray_address empty for a local one") from None
 
 
 class UnrollWorker:

@@ -164,7 +164,7 @@ def test_observation_gate_starts_as_the_plain_read_out_and_multiplies_by_the_tor
 def reference_encoding(encoder: MiniGridImageEncoder, image: torch.Tensor) -> torch.Tensor:
     """The encoder's definition: sum of per-channel embeddings per cell, flatten, linear, ReLU."""
     cells = encoder.embed(image.long() + encoder.offsets).sum(-2)
-    return encoder.out(cells.flatten(1))
+    return torch.relu(encoder.out(cells.flatten(1)))
 
 
 def test_image_encoder_equals_its_definition_with_and_without_autograd():
@@ -179,6 +179,17 @@ def test_image_encoder_equals_its_definition_with_and_without_autograd():
         torch.testing.assert_close(got, want)
     with torch.no_grad():
         torch.testing.assert_close(encoder(image), expected)
+
+
+def test_image_encoder_refuses_values_out_of_range():
+    encoder = MiniGridImageEncoder((7, 7, 3), (11, 6, 4), 32)
+    image = torch.zeros(2, 7, 7, 3, dtype=torch.long)
+    image[1, 3, 3, 1] = 6  # colour 6 of 0..5 would read the next channel's rows
+    with pytest.raises(ValueError, match=r"MiniGrid image value 6 is out of range.*0 to \[10, 5, 3\]"):
+        encoder(image)
+    image[1, 3, 3, 1] = -1
+    with pytest.raises(ValueError, match="value -1 is out of range"):
+        encoder(image)
 
 
 def test_image_encoder_cache_follows_parameter_updates():

@@ -75,6 +75,7 @@ def test_train_resume_and_evaluate(tmp_path):
         (["--max-grad-norm", "inf"], "max_grad_norm must be a finite number, got inf"),
         (["--clip-rho", "inf"], "clip_rho must be a finite number, got inf"),
         (["--core-option", "t_max=.nan"], "core option t_max must be a finite number, got nan"),
+        (["--runtime", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster answers at '127.0.0.1:1'"),
         (["--seed", "-5"], "seed must be an integer from 0 to 2147483647, got -5"),
         (["--seed", "4294967296"], "seed must be an integer from 0 to 2147483647, got 4294967296"),
         (["--env-option", "x=[1,"], "--env-option x is not valid YAML"),
