@@ -69,6 +69,7 @@ from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
 from agents.runtime_ray import check_ray_address, import_ray
 from agents.runtimes import make_runtime
+from agents.seeds import EVAL_SEED, training_seed, video_seed
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
 from cores import make_core
 from cores.memory import retain_freed_memory
@@ -86,7 +87,6 @@ def resume_command() -> str:
     return COMMAND if prog() == COMMAND else f"python {prog()}"
 
 EVAL_EPISODES = 10
-EVAL_SEED = 10_000  # evaluation episodes differ from training ones (seeds 0.. + 1000 * updates)
 # Fields a resumed run may change; everything else must match the run's config.yaml.
 RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir",
                      "num_actors", "ray_address", "device"}
@@ -351,7 +351,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
         for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
             group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
-    env_seed = run.seed + 1000 * learner.updates  # fresh episodes after a resume
+    env_seed = training_seed(run.seed, learner.updates)  # fresh episodes after a resume
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
     runtime = make_runtime(run.runtime, env_factory(config), model, a.unroll_length, a.batch_size,
@@ -539,7 +539,7 @@ def record_videos(model, config, env, folder: Path, count: int, greedy: bool) ->
     paths = []
     player = EpisodePlayer(model, env, greedy)
     for episode in range(count):
-        frames = [env.render() for _ in player.steps(seed=config.run.seed + 20_000 + episode)]
+        frames = [env.render() for _ in player.steps(seed=video_seed(config.run.seed, episode))]
         frames.append(env.render())
         if frames[0] is None:
             raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")

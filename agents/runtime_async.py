@@ -22,6 +22,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from .rollout import Actor, StopRequested, Unroll
+from .seeds import actor_seed
 
 WAIT_S = 5.0  # between checks that the actors are alive while the learner waits for a batch
 POLL_S = 0.25  # between checks of the learner's stop request while it waits
@@ -106,7 +107,7 @@ class AsyncRuntime:
         self.processes = [
             ctx.Process(target=_actor_main, daemon=True, args=(
                 i, env_factory, actor_model, self.buffers, self.versions, self.free, self.full,
-                self.weights, self.version, self.lock, seed + 7919 * (i + 1), os.getpid()))
+                self.weights, self.version, self.lock, actor_seed(seed, i), os.getpid()))
             for i in range(num_actors)
         ]
         for process in self.processes:

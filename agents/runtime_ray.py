@@ -21,6 +21,7 @@ import torch
 
 from .rollout import Actor, StopRequested, Unroll
 from .runtime_async import POLL_S, flat_parameters, load_flat
+from .seeds import actor_seed
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class RayRuntime:
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(UnrollWorker)
         if model_factory is None:
             model_factory = functools.partial(copy.deepcopy, copy.deepcopy(model).cpu())
-        self.workers = [remote.remote(env_factory, model_factory, unroll_length, seed + 7919 * (i + 1))
+        self.workers = [remote.remote(env_factory, model_factory, unroll_length, actor_seed(seed, i))
                         for i in range(num_actors)]
         self.version = 0
         self.weights_ref = ray.put(flat_parameters(model).cpu())

@@ -1,4 +1,5 @@
-"""The house plan's import directions (ARCHITECTURE.md), checked by scanning the source."""
+"""Which package may import what (``ALLOWED`` below, the house plan's import directions; the team's
+design note on it is not part of this repository), checked by scanning the source."""
 
 from __future__ import annotations
 
