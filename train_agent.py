@@ -42,12 +42,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# Idle OpenMP threads must sleep, not spin: the spinning threads of two runs on one machine take each
-# other's cores (benchmarks/side_by_side.py, docs/PERFORMANCE.md). libgomp reads this once, when torch
-# loads it, so it is set before the first torch import; actor processes and Ray's inherit it. A value
-# the user sets wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np
 import torch
 import yaml
@@ -63,7 +57,7 @@ from agents.checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from agents.learner import Learner, NonFiniteError, learner_settings
+from agents.learner import Learner, NonFiniteError, learner_settings, make_optimizer
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
@@ -255,13 +249,6 @@ def _make_env(env_id, num_envs, backend, options, seed):
     return make_vector_env(env_id, num_envs, seed, backend=backend, **options)
 
 
-def make_optimizer(config: TrainConfig, model):
-    a = config.agent
-    if a.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=a.learning_rate)
-    return torch.optim.RMSprop(model.parameters(), lr=a.learning_rate, alpha=0.99, eps=0.01)
-
-
 class Progress:
     """Frame counter shared with the learning-rate schedule."""
 
@@ -322,7 +309,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     run = config.run
     logdir = Path(run.logdir)
     model.to(device)
-    optimizer = make_optimizer(config, model)
+    optimizer = make_optimizer(config.agent.optimizer, model.parameters(), config.agent.learning_rate)
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)

@@ -65,6 +65,19 @@ def first_non_finite(named_tensors) -> str | None:
     return next((name for (name, _), ok in zip(named, finite, strict=True) if not ok), None)
 
 
+AGENTS = ("impala", "a2c")  # the losses Learner.loss knows
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(name: str, parameters, learning_rate: float) -> torch.optim.Optimizer:
+    """``adam`` (torch's defaults) or ``rmsprop`` (IMPALA's settings: alpha 0.99, eps 0.01)."""
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=0.99, eps=0.01)
+    raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
 class Learner:
     """Holds the model, optimiser and schedule; ``update(unroll)`` returns scalar statistics."""
 
@@ -82,9 +95,11 @@ class Learner:
         if s.agent == "impala":
             terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
                                 s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda)
-        else:
+        elif s.agent == "a2c":
             terms = a2c_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
                              s.td_lambda)
+        else:
+            raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         return terms, {"values_mean": values.detach().mean().item()}
 
     def update(self, unroll: Unroll) -> dict[str, float]:

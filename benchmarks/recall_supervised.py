@@ -2,11 +2,15 @@
 
     python benchmarks/recall_supervised.py --delay 15 --shuffled --seeds 0,1,2
     python benchmarks/recall_supervised.py --delay 30 --shuffled --observation-gate false
+    python benchmarks/recall_supervised.py --delay 15 --shuffled --core lru --observation-gate true \
+        --input-norm true --random-actions
 
 The network of ``train_agent.py`` (torso, core, heads: ``ActorCritic.build`` with the config's
 network options) reads whole ``CueRecall`` episodes and is trained with the cross-entropy of its
 policy logits at the query step against the right answer, by Adam, one batch of fresh episodes per
-step. It reports the episodes seen until the batch accuracy first reached ``--target``. An RL agent
+step. It reports the episodes seen until the batch accuracy first reached ``--target``. The previous
+action fed to the core is zero, or with ``--random-actions`` uniformly random as an RL policy at
+chance feeds it (the previous reward is zero: before the query there is none). An RL agent
 learns from one sampled action and a 0/1 reward per episode, so it cannot be expected to need fewer
 episodes than this: a network that needs 100k episodes here will not learn the task within an RL
 budget of 60k.
@@ -66,7 +70,9 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     accuracy, seen = 0.0, 0
     while seen < args.max_episodes:
         obs, answer = episodes(env, B, args.delay)
-        out, _ = model.unroll(obs, no_action, no_reward, first, model.initial_state(B))
+        # the previous-action input an RL agent feeds its core: uniform random actions (zero at the cue)
+        last_action = torch.randint(args.num_cues, (T, B)) * (~first) if args.random_actions else no_action
+        out, _ = model.unroll(obs, last_action, no_reward, first, model.initial_state(B))
         loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
         optimizer.zero_grad()
         loss.backward()
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=CoreConfig().observation_gate, help="true | false (default: the config's)")
     parser.add_argument("--input-norm", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=CoreConfig().input_norm, help="true | false (default: the config's)")
+    parser.add_argument("--random-actions", action="store_true",
+                        help="feed uniform random previous actions, as a policy at chance would, not zeros")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=64, help="episodes per step")
     parser.add_argument("--target", type=float, default=0.95, help="batch accuracy that counts as learned")
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
     print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
-          f"input_norm {args.input_norm}, "
+          f"input_norm {args.input_norm}, {'random' if args.random_actions else 'zero'} previous actions, "
           f"lr {args.learning_rate}, {args.batch} episodes per step", flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         seen, accuracy = episodes_to_learn(args, seed)

@@ -17,6 +17,13 @@ from typing import Any
 import yaml
 
 PRESET_DIR = Path(__file__).resolve().parent
+# The allowed values of the choice fields. configs imports nothing of ours, so the packages that
+# implement each choice keep their own list, and tests/test_configs.py checks the two agree.
+BACKENDS = ("auto", "gymnasium", "envpool")  # envs.vector.BACKENDS
+AGENTS = ("impala", "a2c")  # agents.learner.AGENTS
+OPTIMIZERS = ("adam", "rmsprop")  # agents.learner.OPTIMIZERS
+LR_SCHEDULES = ("constant", "linear")
+RUNTIMES = ("sync", "async", "ray")  # agents.runtimes.RUNTIMES
 MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; the offsets added per actor and update stay below
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -84,7 +91,7 @@ class EnvConfig:
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
         _check(isinstance(self.num_envs, int) and self.num_envs >= 1,
                f"num_envs must be a positive integer, got {self.num_envs!r}")
-        _choice("env_backend", self.env_backend, ("auto", "gymnasium", "envpool"))
+        _choice("env_backend", self.env_backend, BACKENDS)
         _check(isinstance(self.env_options, dict), f"env_options must be a mapping, got {self.env_options!r}")
 
 
@@ -173,9 +180,9 @@ class AgentConfig:
             value = getattr(self, f.name)
             _check(not isinstance(value, float) or math.isfinite(value),
                    f"{f.name} must be a finite number, got {value!r}")
-        _choice("agent", self.agent, ("impala", "a2c"))
-        _choice("optimizer", self.optimizer, ("adam", "rmsprop"))
-        _choice("lr_schedule", self.lr_schedule, ("linear", "constant"))
+        _choice("agent", self.agent, AGENTS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("unroll_length", "batch_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
@@ -210,15 +217,17 @@ class RunConfig:
     """Seconds between checkpoints (plus one at the end and on SIGINT/SIGTERM)."""
     log_every_s: float = 5.0
     """Seconds between scalar logs."""
-    threads: int = 2
-    """torch intra-op threads."""
+    threads: int = 1
+    """torch intra-op threads of the learner (async: minus one per actor, at least 1; actors and
+    evaluation use 1). More than 1 measured no faster for the default model on 2 cores, and two runs
+    side by side with 2 each slowed the sync one to 2% of its solo speed (docs/PERFORMANCE.md)."""
 
     def __post_init__(self):
         _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
                f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,
                f"total_frames must be a positive integer, got {self.total_frames!r}")
-        _choice("runtime", self.runtime, ("sync", "async", "ray"))
+        _choice("runtime", self.runtime, RUNTIMES)
         _check(isinstance(self.ray_address, str), f"ray_address must be a string, got {self.ray_address!r}")
         _check(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
                                                  or self.device.startswith("cuda:")),

@@ -20,37 +20,35 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 
-class LSTMLayout:
-    """Row blocks of the LSTM-family pre-activation: sigmoid gates first, then the candidate ``u``.
+class _Layout:
+    """Row blocks ``[k H, (k + 1) H)`` of a pre-activation, one per name in order: sigmoid gates, then
+    the candidate (tanh) last."""
 
-    ``i`` exists only with an untied input gate, ``r`` only with the refine gate.
-    """
+    def __init__(self, names: list[str], hidden_size: int):
+        self.names = tuple(names)
+        self.hidden_size = H = hidden_size
+        self.num_sigmoid = len(names) - 1
+        self.slices = {name: slice(k * H, (k + 1) * H) for k, name in enumerate(names)}
+        self.size = len(names) * H
+
+
+class LSTMLayout(_Layout):
+    """LSTM family: ``i`` (only with an untied input gate), ``f``, ``r`` (only with the refine gate),
+    ``o``, then the candidate ``u``."""
 
     def __init__(self, hidden_size: int, tied_input: bool, refine: bool):
-        names = ([] if tied_input else ["i"]) + ["f"] + (["r"] if refine else []) + ["o", "u"]
-        self.names = tuple(names)
-        self.hidden_size = hidden_size
-        self.tied_input = tied_input
-        self.refine = refine
-        self.num_sigmoid = len(names) - 1
-        H = hidden_size
-        self.slices = {name: slice(k * H, (k + 1) * H) for k, name in enumerate(names)}
-        self.size = len(names) * H
+        super().__init__(([] if tied_input else ["i"]) + ["f"] + (["r"] if refine else []) + ["o", "u"],
+                         hidden_size)
+        self.tied_input, self.refine = tied_input, refine
 
 
-class GRULayout:
-    """Row blocks of the GRU-family pre-activation: ``r`` (reset), ``z`` (retain), ``q`` (refine of z,
-    optional), then the candidate ``n``; the same order for the input and the recurrent projection."""
+class GRULayout(_Layout):
+    """GRU family: ``r`` (reset), ``z`` (retain), ``q`` (refine of z, optional), then the candidate
+    ``n``; the same order for the input and the recurrent projection."""
 
     def __init__(self, hidden_size: int, refine: bool):
-        names = ["r", "z"] + (["q"] if refine else []) + ["n"]
-        self.names = tuple(names)
-        self.hidden_size = hidden_size
+        super().__init__(["r", "z"] + (["q"] if refine else []) + ["n"], hidden_size)
         self.refine = refine
-        self.num_sigmoid = len(names) - 1
-        H = hidden_size
-        self.slices = {name: slice(k * H, (k + 1) * H) for k, name in enumerate(names)}
-        self.size = len(names) * H
 
 
 def _shifted_states(first: Tensor, seq: Tensor, reset_mask: Tensor | None) -> Tensor:
@@ -138,6 +136,26 @@ class LSTMRecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h, grad_c_last):
+        """The derivation, per step ``t`` (elementwise products; ``a`` the pre-activation
+        ``xproj_t + h_{t-1} W^T``, ``s(x)`` the sigmoid with ``s' = s (1 - s)``):
+
+        forward: ``g = f`` or, refined, ``g = f^2 + 2 r f (1 - f)``; ``c_t = u + g (c_{t-1} - u)``
+        (tied input) or ``g c_{t-1} + i u``; ``y = tanh(c_t)``, ``h_t = o y``.
+
+        With ``dh`` (from the loss at ``t`` plus from step ``t + 1``) and ``dc`` (from step ``t + 1``):
+
+        - ``dc_tot = dc + dh o (1 - y^2)``                         (``K_c = o - o y^2``)
+        - ``da_o = dh y s'(o)``                                    (``K_o``)
+        - ``dg = dc_tot (c_{t-1} - u)`` tied, ``dc_tot c_{t-1}`` untied (``dg_factor``)
+        - ``da_f = dg s'(f)``, or refined ``dg 2 (f + r - 2 r f) s'(f)`` and ``da_r = dg 2 f (1 - f) s'(r)``
+        - tied: ``da_u = dc_tot (1 - g) (1 - u^2)``;
+          untied: ``da_i = dc_tot u s'(i)``, ``da_u = dc_tot i (1 - u^2)``
+        - to step ``t - 1``: ``dc = dc_tot g``, ``dh = da W`` (zeroed in rows reset at ``t``)
+        - ``dW = sum_t da_t^T h_{t-1}`` (``h_{t-1}`` zero in reset rows), ``dxproj_t = da_t``.
+
+        Every factor but ``dc_tot`` and ``dh`` is known before the loop, so ``K`` holds them for all T
+        (``da = dc_tot K`` block by block, ``da_o = dh K_o``) and the loop is three products and a
+        matmul per step."""
         w_hh, h0, c0, reset_mask, S, U, C, Y, Hs, G = ctx.saved_tensors
         L, reset_steps = ctx.layout, ctx.reset_steps
         T, B, H = Hs.shape
@@ -220,6 +238,23 @@ class GRURecurrence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_h):
+        """The derivation, per step ``t`` (torch's reset-after GRU; ``s`` the sigmoid):
+
+        forward: ``hp = h_{t-1} W^T + b_hh``; ``r, z, q = s(xp + hp)`` block by block; ``n = tanh(xp_n
+        + r hp_n)``; ``g = z`` or refined ``z^2 + 2 q z (1 - z)``; ``h_t = n + g (h_{t-1} - n)``.
+
+        With ``dh`` (from the loss at ``t`` plus from step ``t + 1``):
+
+        - ``da_n = dh (1 - g) (1 - n^2)`` (``K_n``); ``dxp_n = da_n``, ``dhp_n = da_n r``
+        - ``dhp_r = da_n hp_n s'(r)``
+        - ``dg = dh (h_{t-1} - n)`` (``dg_factor``); ``dhp_z = dg s'(z)``, or refined
+          ``dg 2 (z + q - 2 q z) s'(z)`` and ``dhp_q = dg 2 z (1 - z) s'(q)``
+        - the sigmoid blocks share their pre-activation: ``dxp = dhp`` there
+        - to step ``t - 1``: ``dh = dh g + dhp W`` (zeroed in rows reset at ``t``)
+        - ``dW = sum_t dhp_t^T h_{t-1}``, ``db_hh = sum_t dhp_t``.
+
+        Every factor of ``dh`` is known before the loop (``K``), so the loop is a product and one
+        ``addmm`` per step."""
         w_hh, h0, reset_mask, S, HP, N, Hs, G = ctx.saved_tensors
         if grad_h is None:
             grad_h = torch.zeros_like(Hs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
 
@@ -89,3 +90,20 @@ def test_yaml_aliases_are_refused_so_a_config_cannot_expand_beyond_its_text(tmp_
 def test_round_trip_through_a_dict():
     config = load_config("default").with_overrides({"learning_rate": 1e-3, "seed": 3})
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_choices_a_config_allows_are_the_ones_the_code_implements():
+    """configs imports nothing of ours, so each choice is listed twice; these must agree."""
+    import agents.learner
+    import agents.runtimes
+    import envs.vector
+    from configs import config
+
+    assert config.RUNTIMES == agents.runtimes.RUNTIMES
+    assert config.BACKENDS == envs.vector.BACKENDS
+    assert config.AGENTS == agents.learner.AGENTS
+    assert config.OPTIMIZERS == agents.learner.OPTIMIZERS
+    for name in config.OPTIMIZERS:
+        agents.learner.make_optimizer(name, [torch.zeros(1, requires_grad=True)], 1e-3)
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        agents.learner.make_optimizer("sgd", [torch.zeros(1, requires_grad=True)], 1e-3)
