@@ -10,7 +10,10 @@ network options) reads whole ``CueRecall`` episodes and is trained with the cros
 policy logits at the query step against the right answer, by Adam, one batch of fresh episodes per
 step. It reports the episodes seen until the batch accuracy first reached ``--target``. The previous
 action fed to the core is zero, or with ``--random-actions`` uniformly random as an RL policy at
-chance feeds it (the previous reward is zero: before the query there is none). An RL agent
+chance feeds it (the previous reward is zero: before the query there is none). With ``--bandit`` the
+loss is REINFORCE at the query instead of the cross-entropy: one sampled answer per episode, reward 1
+if right, the batch's mean reward as the baseline: the feedback an RL agent gets, without the rest
+of RL (no value head, no losses at the delay steps, no unroll boundaries). An RL agent
 learns from one sampled action and a 0/1 reward per episode, so it cannot be expected to need fewer
 episodes than this: a network that needs 100k episodes here will not learn the task within an RL
 budget of 60k.
@@ -73,7 +76,13 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
         # the previous-action input an RL agent feeds its core: uniform random actions (zero at the cue)
         last_action = torch.randint(args.num_cues, (T, B)) * (~first) if args.random_actions else no_action
         out, _ = model.unroll(obs, last_action, no_reward, first, model.initial_state(B))
-        loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
+        if args.bandit:  # REINFORCE at the query: one sampled answer, reward 1 if right, batch-mean baseline
+            log_probs = torch.log_softmax(out.logits[-1], -1)
+            action = torch.distributions.Categorical(logits=out.logits[-1].detach()).sample()
+            reward = (action == answer).float()
+            loss = -((reward - reward.mean()) * log_probs.gather(-1, action[:, None]).squeeze(-1)).mean()
+        else:
+            loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -99,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=CoreConfig().input_norm, help="true | false (default: the config's)")
     parser.add_argument("--random-actions", action="store_true",
                         help="feed uniform random previous actions, as a policy at chance would, not zeros")
+    parser.add_argument("--bandit", action="store_true",
+                        help="learn from one sampled answer and its 0/1 reward (REINFORCE), not the label")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=64, help="episodes per step")
     parser.add_argument("--target", type=float, default=0.95, help="batch accuracy that counts as learned")
@@ -110,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
     print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
           f"input_norm {args.input_norm}, {'random' if args.random_actions else 'zero'} previous actions, "
-          f"lr {args.learning_rate}, {args.batch} episodes per step", flush=True)
+          f"lr {args.learning_rate}, {args.batch} episodes per step"
+          + (", bandit feedback (REINFORCE)" if args.bandit else ""), flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         seen, accuracy = episodes_to_learn(args, seed)
         verdict = (f"accuracy >= {args.target} after {seen:,} episodes" if seen is not None

@@ -24,3 +24,13 @@ def test_a_short_recall_is_learned_and_reported(capsys):
     line = capsys.readouterr().out.splitlines()[-1]
     assert line.startswith("seed 0: accuracy >= 0.95 after "), line
     assert int(line.split("after ")[1].split()[0].replace(",", "")) <= 20000
+
+
+def test_bandit_feedback_with_random_previous_actions_learns_a_short_recall(capsys):
+    """The RL-like variants of the probe: REINFORCE from a sampled answer, and random previous actions
+    fed to the core. A delay-1 recall of 2 cues is still learned, only from the reward."""
+    assert main(["--delay", "1", "--num-cues", "2", "--bandit", "--random-actions", "--max-episodes",
+                 "20000", "--batch", "32", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "random previous actions" in out[0] and "bandit feedback (REINFORCE)" in out[0]
+    assert out[-1].startswith("seed 0: accuracy >= 0.95 after "), out[-1]
