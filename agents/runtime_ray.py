@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 
 import torch
 
@@ -35,6 +39,63 @@ def import_ray():
     except ImportError:
         raise ImportError("runtime 'ray' needs Ray: pip install 'gated-rl[ray]'") from None
     return ray
+
+
+# Run by a child of the learner (``start_reaper``): waits until the learner is gone, gives Ray a few
+# seconds to clean up after itself, then SIGKILLs whatever of the recorded processes is left (pid and
+# start time must both match, so a reused pid is spared).
+_REAPER = """
+import json, os, signal, sys, time
+learner, processes = int(sys.argv[1]), json.loads(sys.argv[2])
+def started(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+while os.getppid() == learner:
+    time.sleep(1.0)
+time.sleep(3.0)
+for pid, start in processes:
+    if started(pid) == start:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def _descendants(root: int) -> list[tuple[int, str]]:
+    """``(pid, start time)`` of every process below ``root``, read from ``/proc`` (Linux)."""
+    parents, starts = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)], starts[int(entry)] = int(fields[1]), fields[19]
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += [(pid, starts[pid]) for pid in children]
+        frontier += children
+    return found
+
+
+def start_reaper() -> subprocess.Popen | None:
+    """Make sure the local Ray instance this process started does not outlive it. Ray stops its own
+    processes when the driver dies, even by SIGKILL, except (measured with Ray 2.x here) its dashboard
+    and runtime-env agents, which are left running for good. This records every process below this
+    one and starts a watcher that kills what is left of them once this process is gone. Linux only
+    (``/proc``); None elsewhere."""
+    if not os.path.isdir("/proc"):
+        return None
+    processes = _descendants(os.getpid())
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), json.dumps(processes)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
@@ -124,6 +185,9 @@ class RayRuntime:
         self._failures_in_a_row = 0
         self._episodes: list[tuple[float, int, bool | None]] = []
         self._lag = 0.0
+        if self._owns_ray:  # after the actors exist, so that every process Ray starts is recorded
+            ray.get([worker.pid.remote() for worker in self.workers])
+            self._reaper = start_reaper()
 
     def _request(self, index: int) -> None:
         ref = self.workers[index].collect.remote(self.weights_ref, self.version)

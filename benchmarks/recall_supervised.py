@@ -12,8 +12,9 @@ step. It reports the episodes seen until the batch accuracy first reached ``--ta
 action fed to the core is zero, or with ``--random-actions`` uniformly random as an RL policy at
 chance feeds it (the previous reward is zero: before the query there is none). With ``--bandit`` the
 loss is REINFORCE at the query instead of the cross-entropy: one sampled answer per episode, reward 1
-if right, the batch's mean reward as the baseline: the feedback an RL agent gets, without the rest
-of RL (no value head, no losses at the delay steps, no unroll boundaries). An RL agent
+if right, the batch's mean reward as the baseline, plus ``--entropy-cost`` times the policy's entropy
+(0.01, the agent's default; without it the policy settles on one slot): the feedback an RL agent
+gets, without the rest of RL (no value head, no losses at the delay steps, no unroll boundaries). An RL agent
 learns from one sampled action and a 0/1 reward per episode, so it cannot be expected to need fewer
 episodes than this: a network that needs 100k episodes here will not learn the task within an RL
 budget of 60k.
@@ -80,7 +81,9 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
             log_probs = torch.log_softmax(out.logits[-1], -1)
             action = torch.distributions.Categorical(logits=out.logits[-1].detach()).sample()
             reward = (action == answer).float()
-            loss = -((reward - reward.mean()) * log_probs.gather(-1, action[:, None]).squeeze(-1)).mean()
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+            loss = -((reward - reward.mean()) * log_probs.gather(-1, action[:, None]).squeeze(-1)
+                     + args.entropy_cost * entropy).mean()
         else:
             loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
         optimizer.zero_grad()
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="feed uniform random previous actions, as a policy at chance would, not zeros")
     parser.add_argument("--bandit", action="store_true",
                         help="learn from one sampled answer and its 0/1 reward (REINFORCE), not the label")
+    parser.add_argument("--entropy-cost", type=float, default=0.01,
+                        help="--bandit: weight of the entropy bonus (the agent's default)")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch", type=int, default=64, help="episodes per step")
     parser.add_argument("--target", type=float, default=0.95, help="batch accuracy that counts as learned")
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
           f"input_norm {args.input_norm}, {'random' if args.random_actions else 'zero'} previous actions, "
           f"lr {args.learning_rate}, {args.batch} episodes per step"
-          + (", bandit feedback (REINFORCE)" if args.bandit else ""), flush=True)
+          + (f", bandit feedback (REINFORCE, entropy cost {args.entropy_cost})" if args.bandit else ""),
+          flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         seen, accuracy = episodes_to_learn(args, seed)
         verdict = (f"accuracy >= {args.target} after {seen:,} episodes" if seen is not None
