@@ -23,9 +23,9 @@ def load_results(results: Path, suite_name: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((results / suite_name).glob("*/*/seed*.json"))]
 
 
-def _pm(mean_half: tuple[float, float]) -> str:
-    mean, half = mean_half
-    return f"{mean:.3f}" if math.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+def _pm(interval: tuple[float, float, float]) -> str:
+    mean, low, high = interval
+    return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.2f}, {high:.2f}]"
 
 
 def _frames(value) -> str:
@@ -73,10 +73,10 @@ def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[s
         curves = [r["curve"] for r in runs if r["core"] == core and r["curve"]]
         if not curves:
             continue
-        grid, mean, half = suite_stats.curve_band(curves, spec["total_frames"])
-        (line,) = ax.plot(grid, mean, label=f"{core} ({len(curves)})")
-        if len(curves) > 1:
-            ax.fill_between(grid, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        grid, seeds = suite_stats.curves_on_grid(curves, spec["total_frames"])
+        (line,) = ax.plot(grid, seeds.mean(0), label=f"{core} (mean of {len(curves)})")
+        for seed in seeds:  # each seed's own curve: a band over 3 seeds would leave the possible range
+            ax.plot(grid, seed, color=line.get_color(), lw=0.6, alpha=0.45)
     ax.axhline(spec["threshold"], color="grey", lw=0.8, ls="--")
     ax.set(title=task, xlabel="frames", ylabel="mean return (last 100 episodes)")
     ax.legend(fontsize=7)
@@ -147,8 +147,9 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
            f"{len(runs)} of {expected} runs finished. Machine: {'; '.join(machines) or '-'}. "
            f"Raw per-run results: `{rel(results / suite_name)}/` (format in `benchmarks/memory_suite.py`). "
            "Final return is the mean return of the last 100 training episodes at the end of the budget; "
-           "intervals are 95% Student-t intervals over seeds; the area under the curve is the curve's "
-           "mean over the budget.", ""]
+           "brackets hold a 95% percentile-bootstrap interval of the mean over seeds (it stays inside the "
+           "range of the seeds' values; with 3 seeds it is narrow, so the plots draw each seed's curve, "
+           "thin, beside the mean); the area under the curve is the curve's mean over the budget.", ""]
     gate_task = None
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]

@@ -1,4 +1,4 @@
-"""Aggregation for the memory suite: per-run curve summaries and across-seed intervals.
+"""Aggregation for the memory suite: per-run curve summaries and across-seed (bootstrap) intervals.
 
 A curve is a list of ``(frames, mean_return)`` points in increasing frame order (the trainer's
 ``charts/mean_return_100``: the mean return of the last 100 finished episodes).
@@ -10,25 +10,21 @@ import math
 
 import numpy as np
 
-# Two-sided 95% Student-t quantiles t_{0.975, dof} for dof 1..30 (above 30 the normal 1.96 is close).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-         2.052, 2.048, 2.045, 2.042)
 
-
-def t975(dof: int) -> float:
-    if dof < 1:
-        raise ValueError(f"an interval needs at least 2 values, got dof {dof}")
-    return _T975[dof - 1] if dof <= len(_T975) else 1.96
-
-
-def mean_interval(values) -> tuple[float, float]:
-    """Mean and the half-width of its 95% t-interval (``nan`` half-width for a single value)."""
+def bootstrap_interval(values, level: float = 0.95, resamples: int = 10_000,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean over seeds and its percentile-bootstrap interval. Every resampled
+    mean lies between the smallest and the largest value, so the interval stays inside the range the
+    values come from (a 95% t-interval over 3 seeds of returns in [0, 1] reached 1.4). With 3 seeds it
+    is narrow: read it with the per-seed curves. ``nan`` bounds for a single value."""
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())
     if len(values) < 2:
-        return mean, math.nan
-    return mean, t975(len(values) - 1) * float(values.std(ddof=1)) / math.sqrt(len(values))
+        return mean, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(len(values), size=(resamples, len(values)))].mean(1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return mean, float(low), float(high)
 
 
 def frames_to_threshold(curve, threshold: float) -> int | None:
@@ -55,31 +51,26 @@ def final_value(curve) -> float:
     return float(curve[-1][1]) if curve else math.nan
 
 
-def curve_band(curves, total_frames: int, points: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Curves of several seeds on one grid of ``points`` frame counts: ``(grid, mean, half_width)``,
+def curves_on_grid(curves, total_frames: int, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Curves of several seeds on one grid of ``points`` frame counts: ``(grid, [seeds, points])``,
     each seed interpolated linearly and held flat outside its own range."""
     grid = np.linspace(0, total_frames, points)
-    stacked = np.stack([np.interp(grid, [f for f, _ in c], [v for _, v in c]) for c in curves])
-    mean = stacked.mean(0)
-    if len(curves) < 2:
-        return grid, mean, np.full_like(mean, np.nan)
-    half = t975(len(curves) - 1) * stacked.std(0, ddof=1) / math.sqrt(len(curves))
-    return grid, mean, half
+    return grid, np.stack([np.interp(grid, [f for f, _ in c], [v for _, v in c]) for c in curves])
 
 
 def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dict:
-    """One core on one task over seeds: ``final`` and ``auc`` (mean, half-width), ``reached``
-    (seeds that reached the threshold / seeds), ``frames_to_threshold`` (median over the seeds that
-    reached it, or ``None``), ``success`` (mean, half-width of the final success rates, or ``None``
-    unless every run has a ``success_curve``)."""
+    """One core on one task over seeds: ``final`` and ``auc`` (``bootstrap_interval``: mean, low,
+    high), ``reached`` (seeds that reached the threshold / seeds), ``frames_to_threshold`` (median over
+    the seeds that reached it, or ``None``), ``success`` (the same interval of the final success rates,
+    or ``None`` unless every run has a ``success_curve``)."""
     curves = [r["curve"] for r in runs]
     reached = [f for f in (frames_to_threshold(c, threshold) for c in curves) if f is not None]
     return {
         "seeds": len(runs),
-        "final": mean_interval([final_value(c) for c in curves]),
-        "auc": mean_interval([area_under_curve(c, total_frames) for c in curves]),
+        "final": bootstrap_interval([final_value(c) for c in curves]),
+        "auc": bootstrap_interval([area_under_curve(c, total_frames) for c in curves]),
         "reached": len(reached),
         "frames_to_threshold": float(np.median(reached)) if reached else None,
-        "success": (mean_interval([final_value(r["success_curve"]) for r in runs])
+        "success": (bootstrap_interval([final_value(r["success_curve"]) for r in runs])
                     if all(r.get("success_curve") for r in runs) else None),
     }

@@ -21,12 +21,15 @@ from benchmarks.memory_suite import cells_of, load_suite, train_command
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_interval_matches_the_t_formula():
-    mean, half = suite_stats.mean_interval([1.0, 2.0, 3.0])
-    assert mean == 2.0
-    assert half == pytest.approx(4.303 * 1.0 / math.sqrt(3))
-    assert math.isnan(suite_stats.mean_interval([0.5])[1])
-    assert suite_stats.mean_interval([0.7, 0.7, 0.7]) == (pytest.approx(0.7), pytest.approx(0.0, abs=1e-12))
+def test_the_interval_stays_inside_the_range_of_the_values():
+    """Returns 0, 1, 1 of three seeds: a 95% t-interval would reach 1.1 and below 0; the bootstrap
+    interval holds the resampled means, between 0 and 1."""
+    mean, low, high = suite_stats.bootstrap_interval([0.0, 1.0, 1.0])
+    assert mean == pytest.approx(2 / 3) and 0.0 <= low < mean < high <= 1.0
+    assert low == pytest.approx(0.0) and high == pytest.approx(1.0)  # 3 draws: all 0s and all 1s occur
+    assert all(math.isnan(x) for x in suite_stats.bootstrap_interval([0.5])[1:])
+    assert suite_stats.bootstrap_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7, 0.7))
+    assert suite_stats.bootstrap_interval([0.1, 0.4, 0.9]) == suite_stats.bootstrap_interval([0.1, 0.4, 0.9])
 
 
 def test_frames_to_threshold_and_final_value():
@@ -46,12 +49,11 @@ def test_area_under_a_step_and_a_ramp():
     assert suite_stats.area_under_curve([[0, 0.0], [1000, 0.0], [2000, 1.0]], 1000) == pytest.approx(0.0)
 
 
-def test_band_over_seeds():
-    curves = [[[0, 0.0], [100, 1.0]], [[0, 0.0], [100, 0.0]]]
-    grid, mean, half = suite_stats.curve_band(curves, 100, points=3)
+def test_curves_on_one_grid():
+    curves = [[[0, 0.0], [100, 1.0]], [[0, 0.0], [100, 0.0]], [[50, 0.5]]]
+    grid, seeds = suite_stats.curves_on_grid(curves, 100, points=3)
     np.testing.assert_allclose(grid, [0, 50, 100])
-    np.testing.assert_allclose(mean, [0.0, 0.25, 0.5])
-    np.testing.assert_allclose(half, 12.706 * np.array([0.0, 0.5, 1.0]) / np.sqrt(2) / np.sqrt(2))
+    np.testing.assert_allclose(seeds, [[0.0, 0.5, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
 
 
 def test_summary_of_runs():
