@@ -5,7 +5,9 @@
     python benchmarks/memory_suite.py quick --report        # write docs/RESULTS.md tables and docs/img/
     python benchmarks/memory_suite.py quick --tasks MiniGrid-MemoryS7 --cores lstm,ur_lstm
 
-Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``). Each cell trains in
+Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``): seeds, cores, tasks (each a
+preset or the program's defaults, flag ``options``, a frame budget and a threshold) and optional
+``core_flags`` (flags for one core's runs, e.g. ``mlp: {previous_inputs: false}``). Each cell trains in
 ``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by default, not committed), with the same
 command each time, so an interrupted cell resumes from its checkpoint. A finished cell writes one JSON
 file to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by default,
@@ -55,6 +57,7 @@ class Cell:
     core: str
     seed: int
     spec: dict  # the task's entry in the suite file
+    core_flags: dict | None = None  # the suite's core_flags of this core: flags for its runs only
 
     @property
     def key(self) -> Path:
@@ -77,7 +80,8 @@ def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
 def cells_of(name: str, suite: dict, tasks=None, cores=None) -> list[Cell]:
     chosen_tasks = [t for t in suite["tasks"] if not tasks or t in tasks]
     chosen_cores = [c for c in suite["cores"] if not cores or c in cores]
-    return [Cell(name, task, core, int(seed), suite["tasks"][task])
+    flags = suite.get("core_flags") or {}
+    return [Cell(name, task, core, int(seed), suite["tasks"][task], flags.get(core))
             for task in chosen_tasks for core in chosen_cores for seed in suite["seeds"]]
 
 
@@ -87,7 +91,7 @@ def train_command(cell: Cell, logdir: Path, threads: int) -> list[str]:
     command = ["train_agent.py", *preset, "--core", cell.core, "--seed", str(cell.seed),
                "--total-frames", str(spec["total_frames"]), "--logdir", str(logdir),
                "--threads", str(threads), "--checkpoint-every-s", "30"]
-    for key, value in (spec.get("options") or {}).items():
+    for key, value in {**(spec.get("options") or {}), **(cell.core_flags or {})}.items():
         if key in ("env_options", "core_options"):
             flag = "--env-option" if key == "env_options" else "--core-option"
             for k, v in value.items():

@@ -73,7 +73,12 @@ def test_suites_file_defines_quick_and_paper():
     quick = load_suite("quick")
     assert {"mlp", "lstm", "gru", "ur_lstm", "ur_gru"} <= set(quick["cores"]) and len(quick["seeds"]) >= 3
     paper = load_suite("paper")
-    assert {"goru", "on_lstm", "c_lstm", "o_gru"} <= set(paper["cores"]) and len(paper["seeds"]) >= 5
+    assert {"lstm", "u_lstm", "r_lstm", "ur_lstm", "c_lstm", "gru", "ur_gru", "min_gru", "ur_min_gru",
+            "mlp"} <= set(paper["cores"]) and len(paper["seeds"]) >= 3
+    mlp = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["mlp"])[0]
+    assert train_command(mlp, Path("x"), 1)[-2:] == ["--previous-inputs", "False"]
+    lstm = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["lstm"])[0]
+    assert "--previous-inputs" not in train_command(lstm, Path("x"), 1)
     cells = cells_of("quick", quick, tasks=["MiniGrid-MemoryS7"], cores=["ur_lstm"])
     assert [c.seed for c in cells] == quick["seeds"]
     command = train_command(cells_of("quick", quick, tasks=["PassiveVisualMatch-Delay8"])[0],
