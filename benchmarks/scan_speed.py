@@ -4,8 +4,10 @@
         [--cores lstm,ur_lstm,min_gru,ur_min_gru,lru] [--B 16] [--F 128] [--H 128] [--rounds 5]
         [--threads 1] [--reset-rate 0.0033] [--no-memory]
 
-``lstm`` is ``torch.nn.LSTM(F, H)``; any other name goes to ``cores.make_core``, with options after a
-colon: ``ur_min_gru:mlp_expansion=0,num_layers=2``. Per length every core runs forward+backward of one
+``lstm`` is ``torch.nn.LSTM(F, H)``; ``projection:blocks=K`` is ``nn.Linear(F, K H)`` alone, the floor
+of any core whose gates and candidate all come from one input projection (``K = 3`` for
+``ur_min_gru``: no such core can be faster); any other name goes to ``cores.make_core``, with options
+after a colon: ``ur_min_gru:mlp_expansion=0,num_layers=2``. Per length every core runs forward+backward of one
 unroll (``x [T, B, F]``, episode starts at ``--reset-rate``) ``--rounds`` times; each round runs every
 core once, in an order rotated round by round, so load drifts hit all of them alike. Printed: the
 median time, its ratio to ``nn.LSTM`` (and to ``ur_lstm`` when listed), both ratios of medians from
@@ -48,6 +50,13 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 def build(spec: str, F: int, H: int):
     """``(module, train_fn(x, is_first))`` for one core spec."""
     name, options = parse_spec(spec)
+    if name == "projection":  # a floor, not a core: the input projection alone
+        module = torch.nn.Linear(F, options.get("blocks", 3) * H)
+
+        def train(x, is_first):
+            module(x).sum().backward()
+
+        return module, train
     if name == "lstm":
         module = torch.nn.LSTM(F, H, **options)
 
