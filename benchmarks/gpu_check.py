@@ -5,7 +5,7 @@
 For each core: outputs, final state and all parameter gradients of one unroll with resets on the GPU
 against the same core on the CPU (fp32, max abs difference reported, fails above ``--tol``); then
 forward+backward time on the GPU as a ratio to ``torch.nn.LSTM`` (cuDNN) of the same size.
-Then the learner: one ``Learner.update`` of the default preset's agent (MiniGrid-MemoryS7, ur_lstm)
+Then the learner: one ``Learner.update`` of the minigrid_memory preset's agent (MiniGrid-MemoryS7, ur_lstm)
 on a batch of ``--learner-batch`` unrolls held in memory, frames/s on the device and on the CPU.
 Last, ``train_agent.py`` end to end with ``--device`` (async IMPALA, learner on the device, actors on
 the CPU): a short run, a resume from its checkpoint, an evaluation.
@@ -133,9 +133,10 @@ def main() -> int:
         return 1
     print(f"\nall {len(names)} cores match their CPU results within {args.tol}")
     for batch in (1, args.learner_batch):
-        rates = {d: learner_rate(load_config("default"), torch.device(d), batch, args.seconds)
+        rates = {d: learner_rate(load_config("minigrid_memory"), torch.device(d), batch, args.seconds)
                  for d in (args.device, "cpu")}
-        print(f"learner (default preset, {batch} unroll(s) of 80 x 16): {rates[args.device]:,.0f} frames/s "
+        print(f"learner (minigrid_memory preset, {batch} unroll(s) of 80 x 16): "
+              f"{rates[args.device]:,.0f} frames/s "
               f"on {args.device}, {rates['cpu']:,.0f} on cpu", flush=True)
     return 0 if train_end_to_end(args.device) else 1
 

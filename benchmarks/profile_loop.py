@@ -1,6 +1,6 @@
 """Where the training loop's time goes: each stage alone, then the async loop with all of them.
 
-    python benchmarks/profile_loop.py [--config default] [--env ID] [--core NAME] [--seconds 8]
+    python benchmarks/profile_loop.py [--config minigrid_memory] [--env ID] [--core NAME] [--seconds 8]
 
 Stages, one thread each (on 2 cores the async runtime runs the actor and the learner on one core
 each), in microseconds per frame (one env step of one env):
@@ -107,7 +107,7 @@ def async_loop(config, seconds: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="default", help="preset name or YAML path")
+    parser.add_argument("--config", default="minigrid_memory", help="preset name or YAML path")
     parser.add_argument("--env", help="override the preset's env")
     parser.add_argument("--core", help="override the preset's core")
     parser.add_argument("--seconds", type=float, default=8.0, help="per stage")
