@@ -1,7 +1,7 @@
 """Does a MiniGrid Memory agent use the cue? Plays a run's latest checkpoint and reports what it does at
 the junction, where the hallway meets the two objects.
 
-    python benchmarks/memory_probe.py --logdir runs/default [--episodes 200]
+    python benchmarks/memory_probe.py --logdir runs/minigrid_memory [--episodes 200]
 
 Memory tasks (``MiniGrid-MemoryS7-v0`` ... ``S17``): the cue object sits in the start room at (1, H//2 - 1),
 the agent starts facing away from it, and at the junction (hallway end + 1, H//2) it turns up or down

@@ -20,7 +20,7 @@ def write_run(logdir, config):
 
 
 def test_probe_reports_junction_behaviour_of_a_run(tmp_path):
-    write_run(tmp_path, load_config("default").with_overrides({"hidden_size": 16, "num_envs": 1}))
+    write_run(tmp_path, load_config("minigrid_memory").with_overrides({"hidden_size": 16, "num_envs": 1}))
     result = probe(tmp_path, episodes=4)
     assert 0.0 <= result["success"] <= 1.0 and 0.0 <= result["looked_back"] <= 1.0
     assert result["length"] >= 1
