@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         kind = type(default)
         parse = _boolean if kind is bool else _number(kind) if kind in (int, float) else str
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse,
-                            default=argparse.SUPPRESS, help=docs.get(name, ""))
+                            default=argparse.SUPPRESS, help=docs.get(name, "").replace("%", "%%"))
     return parser
 
 
