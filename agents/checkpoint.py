@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .learner import first_non_finite
+
 try:
     import fcntl
 except ImportError:  # not a POSIX system: run directories are not locked
@@ -92,8 +94,7 @@ def check_run_checkpoint(checkpoint, path: str | Path, keys: tuple[str, ...] = R
     weights = checkpoint["model"]
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
         raise CheckpointError(f"{where}: 'model' must map parameter names to tensors")
-    bad = next((name for name, value in weights.items()
-                if value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    bad = first_non_finite((name, value) for name, value in weights.items() if value.is_floating_point())
     if bad is not None:
         raise CheckpointError(f"{where} holds a non-finite weight {bad!r}")
     for name in ("frames", "updates"):

@@ -54,10 +54,13 @@ class MiniGridImageEncoder(nn.Module):
 
     def forward(self, image: Tensor) -> Tensor:
         """``image [N, W, H, 3]``: each cell's object, colour and state ids, each below its channel's
-        ``num_values`` (a larger one would silently read the next cell's rows: refused)."""
+        ``num_values`` (a larger one would silently read the next cell's rows: refused, by the
+        learner's forward; see below)."""
         n = image.shape[0]
         image = image.long()
-        if bool(((image < 0) | (image > self.limits)).any()):
+        # Checked where gradients are taken (the learner, which sees every frame the actors saw), not
+        # on the actor's per-step path, where the host sync would cost more than the lookup itself.
+        if torch.is_grad_enabled() and bool(((image < 0) | (image > self.limits)).any()):
             bad = image[(image < 0) | (image > self.limits)][0].item()
             raise ValueError(f"MiniGrid image value {bad} is out of range: each channel (object, colour, "
                              f"state) takes 0 to {self.limits.tolist()}")

@@ -20,15 +20,18 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import torch
 
+from . import reaper
 from .rollout import Actor, StopRequested, Unroll
 from .runtime_async import POLL_S, flat_parameters, load_flat
 from .seeds import actor_seed
 
 log = logging.getLogger(__name__)
 
+STALL_WARNING_S = 60.0  # between warnings while no unroll arrives
 MAX_FAILURES_PER_ACTOR = 10  # lost requests in a row, per actor, before the run gives up
 
 
@@ -41,50 +44,6 @@ def import_ray():
     return ray
 
 
-# Run by a child of the learner (``start_reaper``): waits until the learner is gone, gives Ray a few
-# seconds to clean up after itself, then SIGKILLs whatever of the recorded processes is left (pid and
-# start time must both match, so a reused pid is spared).
-_REAPER = """
-import json, os, signal, sys, time
-learner, processes = int(sys.argv[1]), json.loads(sys.argv[2])
-def started(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
-while os.getppid() == learner:
-    time.sleep(1.0)
-time.sleep(3.0)
-for pid, start in processes:
-    if started(pid) == start:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-"""
-
-
-def _descendants(root: int) -> list[tuple[int, str]]:
-    """``(pid, start time)`` of every process below ``root``, read from ``/proc`` (Linux)."""
-    parents, starts = {}, {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry)], starts[int(entry)] = int(fields[1]), fields[19]
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += [(pid, starts[pid]) for pid in children]
-        frontier += children
-    return found
-
-
 def start_reaper() -> subprocess.Popen | None:
     """Make sure the local Ray instance this process started does not outlive it. Ray stops its own
     processes when the driver dies, even by SIGKILL, except (measured with Ray 2.x here) its dashboard
@@ -93,8 +52,8 @@ def start_reaper() -> subprocess.Popen | None:
     (``/proc``); None elsewhere."""
     if not os.path.isdir("/proc"):
         return None
-    processes = _descendants(os.getpid())
-    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid()), json.dumps(processes)],
+    processes = reaper.descendants(os.getpid())
+    return subprocess.Popen([sys.executable, reaper.__file__, str(os.getpid()), json.dumps(processes)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -197,18 +156,21 @@ class RayRuntime:
         """The next ``batch_size`` unrolls; ``StopRequested`` as soon as ``should_stop()`` while waiting
         (the unrolls still in flight are dropped with the actors at ``close``)."""
         ray = self.ray
-        unrolls, versions, waited = [], [], 0.0
+        unrolls, versions, since = [], [], time.monotonic()
+        warn_at = since + STALL_WARNING_S
         while len(unrolls) < self.batch_size:
             ready, _ = ray.wait(list(self.in_flight), num_returns=1, timeout=POLL_S)
             if not ready:
                 if should_stop():
                     raise StopRequested
-                waited += POLL_S
-                if waited % 60 < POLL_S / 2:
+                if time.monotonic() >= warn_at:
+                    warn_at += STALL_WARNING_S
+                    waited = time.monotonic() - since
                     log.warning("no unroll from any ray actor for %d s (free resources: %s)", waited,
                                 ray.available_resources())
                 continue
-            waited = 0.0
+            since = time.monotonic()  # the stall clock restarts with every unroll that arrives
+            warn_at = since + STALL_WARNING_S
             ref = ready[0]
             index = self.in_flight.pop(ref)
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +60,17 @@ _FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number
 def _check_field_type(cls, key: str, value: Any) -> None:
     """A value read from YAML or a flag has the type of its field (``discount: "0.9"`` is refused
     here with one line instead of failing in a comparison)."""
-    annotation = {f.name: f.type for f in dataclasses.fields(cls)}[key]
+    annotation = _annotations(cls)[key]
     if annotation not in _FIELD_TYPES:
         return
     types, kind = _FIELD_TYPES[annotation]
     valid = isinstance(value, types) and (annotation == "bool" or not isinstance(value, bool))
     _check(valid, f"{key} must be {kind}, got {_short(value)}")
+
+
+@functools.cache
+def _annotations(cls) -> dict[str, str]:
+    return {f.name: f.type for f in dataclasses.fields(cls)}
 
 
 def _short(value: Any) -> str:
