@@ -231,7 +231,8 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     c = config.core
     core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **c.core_options)
-    return ActorCritic.build(description, num_actions, core_factory, **c.network_options())
+    return ActorCritic.build(description, num_actions, core_factory, **c.network_options(),
+                             action_value_head=config.agent.action_value_cost > 0)
 
 
 def model_factory(config: TrainConfig, model: ActorCritic):

@@ -30,6 +30,8 @@ class LearnerSettings:
     clip_pg_rho: float = 1.0
     clip_c: float = 1.0
     max_grad_norm: float = 40.0
+    epochs: int = 1
+    action_value_cost: float = 0.0
 
 
 def learner_settings(agent_config) -> LearnerSettings:
@@ -92,26 +94,44 @@ class Learner:
                                    unroll.initial_state)
         batch = transitions_of(unroll, s.discount)
         logits, values, bootstrap = out.logits[:-1], out.values[:-1], out.values[-1]
+        q = out.action_values[:-1] if out.action_values is not None else None
         if s.agent == "impala":
             terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                                s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda)
+                                s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda, q, s.action_value_cost)
         elif s.agent == "a2c":
             terms = a2c_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                             s.td_lambda)
+                             s.td_lambda, q, s.action_value_cost)
         else:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         return terms, {"values_mean": values.detach().mean().item()}
 
     def update(self, unroll: Unroll) -> dict[str, float]:
-        """One optimiser step on ``unroll``; ``NonFiniteError`` (see the module) where a value is not
-        finite."""
+        """``settings.epochs`` optimiser steps on ``unroll`` (one learning-rate schedule step; counts as
+        one update); the statistics are those of the last. ``NonFiniteError`` (see the module) where a
+        value is not finite."""
         number = self.updates + 1
+        for _ in range(self.settings.epochs):
+            terms, extra, grad_norm = self._step(unroll, number)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.updates += 1
+        stats = {} if terms.action_value is None else {"losses/action_value": terms.action_value.item()}
+        return stats | {
+            "losses/total": terms.total.item(), "losses/policy": terms.policy.item(),
+            "losses/baseline": terms.baseline.item(), "losses/entropy": terms.entropy.item(),
+            "losses/grad_norm": grad_norm.item(), "losses/values_mean": extra["values_mean"],
+            "losses/learning_rate": self.optimizer.param_groups[0]["lr"],
+        }
+
+    def _step(self, unroll: Unroll, number: int) -> tuple[LossTerms, dict, torch.Tensor]:
+        """One optimiser step: the loss terms, their extras and the gradient norm before clipping."""
         terms, extra = self.loss(unroll)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
         checks = [("reward", unroll.reward), *((f"loss term {name!r}", getattr(terms, name))
-                                              for name in ("policy", "baseline", "entropy", "total")),
+                                              for name in ("policy", "baseline", "entropy",
+                                                           "action_value", "total")),
                   ("gradient norm", grad_norm)]
         bad = first_non_finite(checks)
         if bad is not None:  # before the step: the weights stay as they were
@@ -125,12 +145,4 @@ class Learner:
         bad = first_non_finite(self.model.named_parameters())
         if bad is not None:
             raise NonFiniteError(f"non-finite weight {bad!r} after the optimiser step", number)
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self.updates += 1
-        return {
-            "losses/total": terms.total.item(), "losses/policy": terms.policy.item(),
-            "losses/baseline": terms.baseline.item(), "losses/entropy": terms.entropy.item(),
-            "losses/grad_norm": grad_norm.item(), "losses/values_mean": extra["values_mean"],
-            "losses/learning_rate": self.optimizer.param_groups[0]["lr"],
-        }
+        return terms, extra, grad_norm

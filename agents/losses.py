@@ -21,6 +21,7 @@ class LossTerms(NamedTuple):
     policy: Tensor  # scalar policy-gradient loss
     baseline: Tensor  # scalar 0.5 * squared error of the value
     entropy: Tensor  # scalar negative mean entropy (minimising it raises entropy)
+    action_value: Tensor | None = None  # scalar 0.5 * squared error of Q(x_t, a_t), with a Q head
 
 
 class Transitions(NamedTuple):
@@ -49,12 +50,24 @@ def entropy(logits: Tensor) -> Tensor:
     return -(log_p.exp() * log_p).sum(-1)
 
 
-def _combine(logits, values, targets, actions, mask, baseline_cost, entropy_cost) -> LossTerms:
+def _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
+             action_values, action_value_cost) -> LossTerms:
+    actions, mask = batch.actions, batch.mask
     policy = -masked_mean(action_log_probs(logits, actions) * targets.pg_advantages, mask)
     baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
     negentropy = -masked_mean(entropy(logits), mask)
     total = policy + baseline_cost * baseline + entropy_cost * negentropy
-    return LossTerms(total, policy, baseline, negentropy)
+    q_loss = None
+    if action_values is not None:
+        # the value of the action taken, regressed on r_t + gamma v_{t+1}: every transition labels
+        # one action without the noise of a sampled policy gradient, a dense signal for the shared
+        # torso and core (docs/AGENTS.md measures what it does for a shuffled recall)
+        vs_next = torch.cat([targets.vs[1:], bootstrap_value.detach().unsqueeze(0)])
+        q_target = (batch.rewards + batch.discounts * vs_next).detach()
+        taken = action_values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        q_loss = 0.5 * masked_mean(F.mse_loss(taken, q_target, reduction="none"), mask)
+        total = total + action_value_cost * q_loss
+    return LossTerms(total, policy, baseline, negentropy, q_loss)
 
 
 def impala_loss(
@@ -68,17 +81,22 @@ def impala_loss(
     clip_pg_rho_threshold: float = 1.0,
     clip_c_threshold: float = 1.0,
     td_lambda: float = 1.0,
+    action_values: Tensor | None = None,
+    action_value_cost: float = 0.0,
 ) -> LossTerms:
     """IMPALA loss: ``logits [T, B, A]`` and ``values [T, B]`` of the learner's policy at ``x_t``,
     ``bootstrap_value [B]`` at ``x_T``; ``td_lambda`` is V-trace's ``lambda`` (1 in the paper's
-    main experiments; below 1 trades bias for variance like GAE)."""
+    main experiments; below 1 trades bias for variance like GAE). ``action_values [T, B, A]`` (a Q
+    head's output at ``x_t``) add ``action_value_cost`` times their regression loss on
+    ``r_t + gamma v_{t+1}`` (the value targets)."""
     log_rhos = action_log_probs(logits.detach(), batch.actions) - action_log_probs(
         batch.behaviour_logits, batch.actions
     )
     targets = vtrace(log_rhos, batch.discounts, batch.rewards, values.detach(),
                      bootstrap_value.detach(), batch.mask, clip_rho_threshold,
                      clip_pg_rho_threshold, clip_c_threshold, td_lambda)
-    return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)
+    return _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
+                    action_values, action_value_cost)
 
 
 def a2c_loss(
@@ -89,8 +107,12 @@ def a2c_loss(
     baseline_cost: float = 0.5,
     entropy_cost: float = 0.01,
     td_lambda: float = 0.95,
+    action_values: Tensor | None = None,
+    action_value_cost: float = 0.0,
 ) -> LossTerms:
-    """A2C loss with GAE(lambda) targets; shapes as ``impala_loss`` (behaviour logits unused)."""
+    """A2C loss with GAE(lambda) targets; shapes and ``action_values`` as ``impala_loss`` (behaviour
+    logits unused)."""
     targets = gae(batch.discounts, batch.rewards, values.detach(), bootstrap_value.detach(),
                   td_lambda, batch.mask)
-    return _combine(logits, values, targets, batch.actions, batch.mask, baseline_cost, entropy_cost)
+    return _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
+                    action_values, action_value_cost)

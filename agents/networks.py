@@ -144,6 +144,7 @@ class _MultiDiscrete(nn.Module):
 class AgentOutput(NamedTuple):
     logits: Tensor  # [T, B, A] or [B, A]
     values: Tensor  # [T, B] or [B]
+    action_values: Tensor | None = None  # [T, B, A] or [B, A], with an action-value head
 
 
 class ActorCritic(nn.Module):
@@ -161,7 +162,8 @@ class ActorCritic(nn.Module):
 
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
                  torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
-                 observation_gate: bool = False, input_norm: bool = False):
+                 observation_gate: bool = False, input_norm: bool = False,
+                 action_value_head: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -191,6 +193,8 @@ class ActorCritic(nn.Module):
             self.head = nn.Identity()  # no parameters: checkpoints of linear heads are unchanged
         self.policy = nn.Linear(head_size or core.output_size, num_actions)
         self.baseline = nn.Linear(head_size or core.output_size, 1)
+        # Q(x, a) beside the policy: trained by regression (agents.losses), unused for acting
+        self.action_value = nn.Linear(head_size or core.output_size, num_actions) if action_value_head else None
 
     @staticmethod
     def core_input_size(torso_size: int, num_actions: int, previous_inputs: bool = True) -> int:
@@ -200,13 +204,14 @@ class ActorCritic(nn.Module):
     def build(cls, description: dict[str, dict], num_actions: int, core_factory, *,
               torso_size: int = 128, previous_inputs: bool = True,
               head_size: int = 0, observation_gate: bool = False,
-              input_norm: bool = False) -> ActorCritic:
+              input_norm: bool = False, action_value_head: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
-        The keyword options are ``configs.CoreConfig.network_options()``."""
+        The keyword options are ``configs.CoreConfig.network_options()`` and ``action_value_head``
+        (an agent with ``action_value_cost > 0``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
-                   observation_gate, input_norm)
+                   observation_gate, input_norm, action_value_head)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -240,11 +245,13 @@ class ActorCritic(nn.Module):
 
     def _heads(self, y: Tensor, x: Tensor) -> AgentOutput:
         """Core output ``y [..., core.output_size]`` and core input ``x [..., core.input_size]`` (its
-        first ``torso_size`` features are the torso's) -> logits ``[..., A]`` and values ``[...]``."""
+        first ``torso_size`` features are the torso's) -> logits ``[..., A]``, values ``[...]`` and
+        action values ``[..., A]`` (None without that head)."""
         if self.observation_gate is not None:
             y = y * (1.0 + self.observation_gate(x[..., : self.torso_size]))
         z = self.head(y)
-        return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1))
+        q = self.action_value(z) if self.action_value is not None else None
+        return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1), q)
 
     @torch.no_grad()
     def gate_activations(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,

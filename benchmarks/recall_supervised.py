@@ -84,6 +84,11 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
             entropy = -(log_probs.exp() * log_probs).sum(-1)
             loss = -((reward - reward.mean()) * log_probs.gather(-1, action[:, None]).squeeze(-1)
                      + args.entropy_cost * entropy).mean()
+        elif args.bandit_regression:  # the same feedback, learnt by regression: logit a predicts "a is right"
+            action = torch.distributions.Categorical(logits=out.logits[-1].detach()).sample()
+            reward = (action == answer).float()
+            chosen = out.logits[-1].gather(-1, action[:, None]).squeeze(-1)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(chosen, reward)
         else:
             loss = torch.nn.functional.cross_entropy(out.logits[-1], answer)
         optimizer.zero_grad()
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="feed uniform random previous actions, as a policy at chance would, not zeros")
     parser.add_argument("--bandit", action="store_true",
                         help="learn from one sampled answer and its 0/1 reward (REINFORCE), not the label")
+    parser.add_argument("--bandit-regression", action="store_true",
+                        help="the bandit's feedback learnt by regression: logit a predicts P(a is right)")
     parser.add_argument("--entropy-cost", type=float, default=0.01,
                         help="--bandit: weight of the entropy bonus (the agent's default)")
     parser.add_argument("--learning-rate", type=float, default=2e-3)

@@ -158,6 +158,13 @@ class AgentConfig:
     delay to bridge."""
     batch_size: int = 1
     """Unrolls per learner update (of num_envs sequences each)."""
+    epochs: int = 1
+    """Optimiser steps on each batch (sample reuse, as PPO's epochs). impala only: V-trace corrects
+    for the policy having moved since the batch was acted; a2c assumes on-policy data."""
+    action_value_cost: float = 0.0
+    """Weight of an action-value loss: with > 0 the network gets a Q(x, a) head beside the policy,
+    regressed on r_t + gamma v_{t+1} for the action taken. It does not act; it gives the shared core
+    a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
     discount: float = 0.99
     """Per-step discount gamma."""
     baseline_cost: float = 0.5
@@ -189,15 +196,18 @@ class AgentConfig:
         _choice("agent", self.agent, AGENTS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        for name in ("unroll_length", "batch_size"):
+        for name in ("unroll_length", "batch_size", "epochs"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        _check(self.epochs == 1 or self.agent == "impala",
+               f"epochs={self.epochs} needs agent impala (V-trace corrects for reused batches); "
+               f"agent {self.agent} learns from each batch once")
         _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")
         _check(0.0 <= self.td_lambda <= 1.0, f"td_lambda must be in [0, 1], got {self.td_lambda!r}")
         for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
-        for name in ("baseline_cost", "entropy_cost"):
+        for name in ("baseline_cost", "entropy_cost", "action_value_cost"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0, got {value!r}")
 

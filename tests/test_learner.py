@@ -58,3 +58,19 @@ def test_an_infinite_weight_after_the_step_is_named():
     message = r"^non-finite weight '[\w.]+' after the optimiser step at update 1$"
     with pytest.raises(NonFiniteError, match=message):
         learner.update(batch)
+
+
+def test_epochs_take_that_many_optimiser_steps_on_one_batch_and_count_one_update():
+    env, model = make_agent()
+    actor = Actor(env, model, seed=0)
+    batch = Unroll.allocate(6, actor.obs, model.num_actions, model.initial_state(3))
+    actor.collect(batch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    learner = Learner(model, optimizer, scheduler, LearnerSettings(epochs=3))
+    before = weights(model)
+    learner.update(batch)
+    assert learner.updates == 1 and scheduler.last_epoch == 1
+    steps = {int(state["step"]) for state in optimizer.state.values()}
+    assert steps == {3}
+    assert any(not torch.equal(before[name], p) for name, p in model.named_parameters())

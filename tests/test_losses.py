@@ -56,3 +56,33 @@ def test_masked_transitions_do_not_contribute():
     a2c_loss(logits, values, torch.zeros(B), b).total.backward()
     assert (logits.grad[2] == 0).all() and (values.grad[2] == 0).all()
     assert (logits.grad[1] != 0).any()
+
+
+def test_the_action_value_term_regresses_only_the_taken_action_on_the_one_step_target():
+    """Q(x_t, a_t) moves towards r_t + gamma v_{t+1} (here r_t: one-step returns); the other actions'
+    values and the total without a Q head are untouched."""
+    b = batch(1.0)
+    logits, values = torch.zeros(T, B, A), torch.zeros(T, B)
+    q = torch.zeros(T, B, A, requires_grad=True)
+    for loss_fn in (impala_loss, a2c_loss):
+        q.grad = None
+        terms = loss_fn(logits, values, torch.zeros(B), b, action_values=q, action_value_cost=2.0)
+        torch.testing.assert_close(terms.action_value, torch.tensor(0.5))  # 0.5 * (0 - 1)^2
+        plain = loss_fn(logits, values, torch.zeros(B), b)
+        assert plain.action_value is None
+        torch.testing.assert_close(terms.total, plain.total + 2.0 * terms.action_value)
+        terms.total.backward()
+        taken = torch.nn.functional.one_hot(b.actions, A).bool()
+        assert (q.grad[taken] < 0).all() and (q.grad[~taken] == 0).all()  # descent raises Q(x, a_t)
+
+
+def test_the_action_value_target_bootstraps_from_the_next_value_target():
+    """With discounts, the target of the last transition is r + gamma * bootstrap value."""
+    b = batch(0.0)._replace(discounts=torch.full((T, B), 0.5))
+    q = torch.zeros(T, B, A, requires_grad=True)
+    terms = a2c_loss(torch.zeros(T, B, A), torch.full((T, B), 2.0), torch.full((B,), 2.0), b,
+                     td_lambda=0.0, action_values=q, action_value_cost=1.0)
+    terms.action_value.backward()
+    last = q.grad[-1].gather(-1, b.actions[-1].unsqueeze(-1))
+    # d/dQ of 0.5 * mean((Q - 1)^2) over T*B transitions, target 0 + 0.5 * 2
+    torch.testing.assert_close(last, torch.full((B, 1), -1.0 / (T * B)))

@@ -55,6 +55,17 @@ def test_train_resume_and_evaluate(tmp_path):
     assert "mean return over 3 episodes" in result.stdout
 
 
+def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evaluates(tmp_path):
+    logdir = tmp_path / "run"
+    options = ("--action-value-cost", "0.5", "--epochs", "2")
+    run(*FAST, *options, "--total-frames", "200", "--logdir", str(logdir))
+    saved = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert "action_value.weight" in saved["model"]
+    assert "losses/action_value" in (logdir / "metrics.jsonl").read_text()
+    run("--logdir", str(logdir), "--total-frames", "400")  # the saved config rebuilds the head
+    assert "mean return over 2 episodes" in run("--eval", "--logdir", str(logdir), "--episodes", "2").stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
