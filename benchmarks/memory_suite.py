@@ -77,12 +77,21 @@ def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
     return suite
 
 
-def cells_of(name: str, suite: dict, tasks=None, cores=None) -> list[Cell]:
+def cells_of(name: str, suite: dict, tasks=None, cores=None, seeds=None) -> list[Cell]:
+    """The suite's cells in task, core, seed order, limited to the ``tasks``, ``cores`` and ``seeds``
+    given (each a subset of the suite's; one that is not in it is an error naming what is)."""
+    for kind, asked, known in (("task", tasks, list(suite["tasks"])), ("core", cores, suite["cores"]),
+                               ("seed", seeds, [int(s) for s in suite["seeds"]])):
+        unknown = [a for a in asked or () if a not in known]
+        if unknown:
+            raise SystemExit(f"memory_suite.py: error: suite {name!r} has no {kind} "
+                             f"{', '.join(map(str, unknown))}; it has {', '.join(map(str, known))}")
     chosen_tasks = [t for t in suite["tasks"] if not tasks or t in tasks]
     chosen_cores = [c for c in suite["cores"] if not cores or c in cores]
+    chosen_seeds = [int(s) for s in suite["seeds"] if not seeds or int(s) in seeds]
     flags = suite.get("core_flags") or {}
-    return [Cell(name, task, core, int(seed), suite["tasks"][task], flags.get(core))
-            for task in chosen_tasks for core in chosen_cores for seed in suite["seeds"]]
+    return [Cell(name, task, core, seed, suite["tasks"][task], flags.get(core))
+            for task in chosen_tasks for core in chosen_cores for seed in chosen_seeds]
 
 
 def train_command(cell: Cell, logdir: Path, threads: int) -> list[str]:
@@ -248,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suites", type=Path, default=SUITES_FILE, help="suites YAML file")
     parser.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
     parser.add_argument("--cores", default="", help="comma-separated subset of the suite's cores")
+    parser.add_argument("--seeds", default="", help="comma-separated subset of the suite's seeds")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
@@ -266,7 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         write_report(args.suite, suite, args.results, args.page, args.images, command)
         print(f"wrote {args.page} and images in {args.images}")
         return 0
-    cells = cells_of(args.suite, suite, tasks, cores)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    cells = cells_of(args.suite, suite, tasks, cores, seeds)
     print(f"suite {args.suite}: {len(cells)} cells, {args.jobs} at a time; results in {args.results}",
           flush=True)
     return run_suite(cells, args.work, args.results, args.jobs)

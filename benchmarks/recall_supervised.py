@@ -14,7 +14,10 @@ chance feeds it (the previous reward is zero: before the query there is none). W
 loss is REINFORCE at the query instead of the cross-entropy: one sampled answer per episode, reward 1
 if right, the batch's mean reward as the baseline, plus ``--entropy-cost`` times the policy's entropy
 (0.01, the agent's default; without it the policy settles on one slot): the feedback an RL agent
-gets, without the rest of RL (no value head, no losses at the delay steps, no unroll boundaries). An RL agent
+gets, without the rest of RL (no value head, no losses at the delay steps, no unroll boundaries).
+``--bandit-regression`` learns the same feedback by regression instead: each logit predicts whether
+its answer is right (a binary cross-entropy on the answer sampled from the logits), the signal the
+agent's ``--action-value-cost`` head gets. An RL agent
 learns from one sampled action and a 0/1 reward per episode, so it cannot be expected to need fewer
 episodes than this: a network that needs 100k episodes here will not learn the task within an RL
 budget of 60k.
@@ -129,12 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.bandit and args.bandit_regression:
+        parser.error("--bandit and --bandit-regression are two ways to learn the same feedback: pick one")
     torch.set_num_threads(args.threads)
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
     print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
           f"input_norm {args.input_norm}, {'random' if args.random_actions else 'zero'} previous actions, "
           f"lr {args.learning_rate}, {args.batch} episodes per step"
-          + (f", bandit feedback (REINFORCE, entropy cost {args.entropy_cost})" if args.bandit else ""),
+          + (f", bandit feedback (REINFORCE, entropy cost {args.entropy_cost})" if args.bandit else "")
+          + (", bandit feedback learnt by regression" if args.bandit_regression else ""),
           flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         seen, accuracy = episodes_to_learn(args, seed)

@@ -86,6 +86,17 @@ def test_suites_file_defines_quick_and_paper():
     assert "--env-option" in command and "delay=8" in command and "--unroll-length" in command
 
 
+def test_a_subset_of_seeds_runs_alone_and_a_name_not_in_the_suite_is_refused():
+    quick = load_suite("quick")
+    cells = cells_of("quick", quick, tasks=["MiniGrid-MemoryS7"], seeds=[1])
+    assert [(c.core, c.seed) for c in cells] == [(core, 1) for core in quick["cores"]]
+    for subset, message in (({"tasks": ["MiniGrid-MemoryS8"]}, "has no task MiniGrid-MemoryS8; it has"),
+                            ({"cores": ["ur_lstn"]}, "has no core ur_lstn; it has"),
+                            ({"seeds": [0, 7]}, "has no seed 7; it has 0, 1, 2")):
+        with pytest.raises(SystemExit, match=message):
+            cells_of("quick", quick, **subset)
+
+
 TINY = """
 tiny:
   seeds: [0, 1]

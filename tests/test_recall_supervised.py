@@ -34,3 +34,11 @@ def test_bandit_feedback_with_random_previous_actions_learns_a_short_recall(caps
     out = capsys.readouterr().out.splitlines()
     assert "random previous actions" in out[0] and "bandit feedback (REINFORCE, entropy cost 0.01)" in out[0]
     assert out[-1].startswith("seed 0: accuracy >= 0.95 after "), out[-1]
+
+
+def test_bandit_feedback_learnt_by_regression_learns_a_short_recall(capsys):
+    assert main(["--delay", "1", "--num-cues", "2", "--bandit-regression", "--max-episodes", "20000",
+                 "--batch", "32", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "bandit feedback learnt by regression" in out[0]
+    assert out[-1].startswith("seed 0: accuracy >= 0.95 after "), out[-1]
