@@ -53,3 +53,14 @@ def test_memoryless_control_stays_at_chance_on_the_15_step_recall(tmp_path):
     args = ("--env", "CueRecall-v0", "--total-frames", "150000", "--core", "mlp", "--previous-inputs", "false")
     mean = train_and_evaluate(tmp_path, *args, preset=(), seed=0)
     assert abs(mean - 1 / 4) < 4 * 0.0433  # 100 episodes: standard error sqrt(3/16 / 100)
+
+
+def test_the_action_value_loss_and_epochs_learn_the_shuffled_recall_within_its_budget(tmp_path):
+    """ShuffledCueRecall-v0 at delay 15 (the query shows the four symbols in a random order; pick the
+    slot of the cue): at chance with the defaults, learned within 1M frames with lru, the observation
+    gate, the input LayerNorm, the action-value loss and 3 epochs (the ``comparison`` suite, 3 of 3
+    seeds, docs/AGENTS.md)."""
+    args = ("--env", "ShuffledCueRecall-v0", "--env-option", "delay=15", "--core", "lru",
+            "--observation-gate", "true", "--input-norm", "true", "--action-value-cost", "8",
+            "--epochs", "3", "--total-frames", "1000000")
+    assert train_and_evaluate(tmp_path, *args, preset=(), seed=0) >= 0.9
