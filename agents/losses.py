@@ -50,8 +50,8 @@ def entropy(logits: Tensor) -> Tensor:
     return -(log_p.exp() * log_p).sum(-1)
 
 
-def _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
-             action_values, action_value_cost) -> LossTerms:
+def _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
+             action_value_cost) -> LossTerms:
     actions, mask = batch.actions, batch.mask
     policy = -masked_mean(action_log_probs(logits, actions) * targets.pg_advantages, mask)
     baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
@@ -62,10 +62,8 @@ def _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, ent
         # the value of the action taken, regressed on r_t + gamma v_{t+1}: every transition labels
         # one action without the noise of a sampled policy gradient, a dense signal for the shared
         # torso and core (docs/AGENTS.md measures what it does for a shuffled recall)
-        vs_next = torch.cat([targets.vs[1:], bootstrap_value.detach().unsqueeze(0)])
-        q_target = (batch.rewards + batch.discounts * vs_next).detach()
         taken = action_values.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        q_loss = 0.5 * masked_mean(F.mse_loss(taken, q_target, reduction="none"), mask)
+        q_loss = 0.5 * masked_mean(F.mse_loss(taken, targets.q, reduction="none"), mask)
         total = total + action_value_cost * q_loss
     return LossTerms(total, policy, baseline, negentropy, q_loss)
 
@@ -95,8 +93,8 @@ def impala_loss(
     targets = vtrace(log_rhos, batch.discounts, batch.rewards, values.detach(),
                      bootstrap_value.detach(), batch.mask, clip_rho_threshold,
                      clip_pg_rho_threshold, clip_c_threshold, td_lambda)
-    return _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
-                    action_values, action_value_cost)
+    return _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
+                    action_value_cost)
 
 
 def a2c_loss(
@@ -114,5 +112,5 @@ def a2c_loss(
     logits unused)."""
     targets = gae(batch.discounts, batch.rewards, values.detach(), bootstrap_value.detach(),
                   td_lambda, batch.mask)
-    return _combine(logits, values, bootstrap_value, targets, batch, baseline_cost, entropy_cost,
-                    action_values, action_value_cost)
+    return _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
+                    action_value_cost)

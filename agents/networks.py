@@ -232,7 +232,7 @@ class ActorCritic(nn.Module):
         flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
         x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
-        return self._heads(y, x.view(T, B, -1)), state
+        return self._heads(y, x.view(T, B, -1), with_action_values=True), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
@@ -243,14 +243,15 @@ class ActorCritic(nn.Module):
         y, state = self.core.step(x, state)
         return self._heads(y, x), state
 
-    def _heads(self, y: Tensor, x: Tensor) -> AgentOutput:
+    def _heads(self, y: Tensor, x: Tensor, with_action_values: bool = False) -> AgentOutput:
         """Core output ``y [..., core.output_size]`` and core input ``x [..., core.input_size]`` (its
-        first ``torso_size`` features are the torso's) -> logits ``[..., A]``, values ``[...]`` and
-        action values ``[..., A]`` (None without that head)."""
+        first ``torso_size`` features are the torso's) -> logits ``[..., A]``, values ``[...]`` and,
+        ``with_action_values`` (the learner's unroll; actors do not use them), action values
+        ``[..., A]`` (None without that head)."""
         if self.observation_gate is not None:
             y = y * (1.0 + self.observation_gate(x[..., : self.torso_size]))
         z = self.head(y)
-        q = self.action_value(z) if self.action_value is not None else None
+        q = self.action_value(z) if with_action_values and self.action_value is not None else None
         return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1), q)
 
     @torch.no_grad()

@@ -25,6 +25,7 @@ from torch import Tensor
 class VTraceReturns(NamedTuple):
     vs: Tensor  # [T, B] value targets v_t
     pg_advantages: Tensor  # [T, B] A_t
+    q: Tensor  # [T, B] one-step action-value targets r_t + gamma_t v_{t+1} (v_T: the bootstrap value)
 
 
 @torch.no_grad()
@@ -67,10 +68,9 @@ def vtrace(
         corrections = deltas[t] + discounts[t] * cs[t] * corrections
         vs_minus_v[t] = corrections
     vs = values + vs_minus_v
-    vs_tp1 = torch.cat([vs[1:], bootstrap_value.unsqueeze(0)])
+    q = rewards + discounts * torch.cat([vs[1:], bootstrap_value.unsqueeze(0)])
     pg_rhos = rhos.clamp(max=clip_pg_rho_threshold) if clip_pg_rho_threshold is not None else rhos
-    pg_advantages = pg_rhos * (rewards + discounts * vs_tp1 - values)
-    return VTraceReturns(vs, pg_advantages)
+    return VTraceReturns(vs, pg_rhos * (q - values), q)
 
 
 @torch.no_grad()
@@ -85,8 +85,9 @@ def gae(
     """Generalised advantage estimation (Schulman et al., 2016), shapes as ``vtrace``.
 
     ``A_t = sum_k (gamma lambda)^k delta_{t+k}`` with ``delta_t = r_t + gamma_t V(x_{t+1}) - V(x_t)``;
-    returns ``vs = A + V`` (the lambda-returns) and ``pg_advantages = A``. Equals on-policy V-trace
-    (``rho = c = 1``) when ``lambda_ = 1``. Invalid transitions (``mask`` 0) get ``A_t = 0``.
+    returns ``vs = A + V`` (the lambda-returns), ``pg_advantages = A`` and ``q = r + gamma vs_{t+1}``.
+    Equals on-policy V-trace (``rho = c = 1``) when ``lambda_ = 1``. Invalid transitions (``mask`` 0)
+    get ``A_t = 0``.
     """
     values_tp1 = torch.cat([values[1:], bootstrap_value.unsqueeze(0)])
     deltas = rewards + discounts * values_tp1 - values
@@ -100,4 +101,6 @@ def gae(
     for t in range(values.shape[0] - 1, -1, -1):
         running = deltas[t] + weights[t] * running
         advantages[t] = running
-    return VTraceReturns(advantages + values, advantages)
+    vs = advantages + values
+    q = rewards + discounts * torch.cat([vs[1:], bootstrap_value.unsqueeze(0)])
+    return VTraceReturns(vs, advantages, q)

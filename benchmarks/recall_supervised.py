@@ -80,16 +80,15 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
         # the previous-action input an RL agent feeds its core: uniform random actions (zero at the cue)
         last_action = torch.randint(args.num_cues, (T, B)) * (~first) if args.random_actions else no_action
         out, _ = model.unroll(obs, last_action, no_reward, first, model.initial_state(B))
-        if args.bandit:  # REINFORCE at the query: one sampled answer, reward 1 if right, batch-mean baseline
-            log_probs = torch.log_softmax(out.logits[-1], -1)
+        if args.bandit or args.bandit_regression:  # one sampled answer, reward 1 if right
             action = torch.distributions.Categorical(logits=out.logits[-1].detach()).sample()
             reward = (action == answer).float()
+        if args.bandit:  # REINFORCE at the query, the batch's mean reward as the baseline
+            log_probs = torch.log_softmax(out.logits[-1], -1)
             entropy = -(log_probs.exp() * log_probs).sum(-1)
             loss = -((reward - reward.mean()) * log_probs.gather(-1, action[:, None]).squeeze(-1)
                      + args.entropy_cost * entropy).mean()
         elif args.bandit_regression:  # the same feedback, learnt by regression: logit a predicts "a is right"
-            action = torch.distributions.Categorical(logits=out.logits[-1].detach()).sample()
-            reward = (action == answer).float()
             chosen = out.logits[-1].gather(-1, action[:, None]).squeeze(-1)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(chosen, reward)
         else:
