@@ -36,7 +36,7 @@ def test_ur_lstm_learns_the_short_recall_task(tmp_path, agent):
 
 
 def test_memoryless_core_stays_at_chance(tmp_path):
-    mean = train_and_evaluate(tmp_path, "--core", "mlp", "--total-frames", "200000")
+    mean = train_and_evaluate(tmp_path, "--core", "mlp", "--total-frames", "100000")
     # chance is 1/3; 100 episodes give a standard error of 0.047
     assert abs(mean - 1 / 3) < 4 * 0.047
 
