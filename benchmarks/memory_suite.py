@@ -7,11 +7,12 @@
 
 Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``): seeds, cores, tasks (each a
 preset or the program's defaults, flag ``options``, a frame budget and a threshold) and optional
-``core_flags`` (flags for one core's runs, e.g. ``mlp: {previous_inputs: false}``). Each cell trains in
-``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by default, not committed), with the same
-command each time, so an interrupted cell resumes from its checkpoint. A finished cell writes one JSON
-file to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by default,
-committed):
+``core_flags`` (flags for one core's runs, e.g. ``mlp: {previous_inputs: false}``) and ``claims``
+(``{claim, core, baseline}``: the report says on which tasks ``core`` learns faster than
+``baseline``). Each cell trains in ``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by
+default, not committed), with the same command each time, so an interrupted cell resumes from its
+checkpoint. A finished cell writes one JSON file to ``<results>/<suite>/<task>/<core>/seed<S>.json``
+(``benchmarks/results`` by default, committed):
 
     suite, task, core, seed, command, machine, config (the resolved config.yaml), total_frames,
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
@@ -74,6 +75,16 @@ def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
         missing = {"total_frames", "threshold"} - set(spec)
         if missing:
             raise SystemExit(f"memory_suite.py: error: task {task!r} lacks {', '.join(sorted(missing))}")
+    for claim in suite.get("claims") or []:
+        keys = {"claim", "core", "baseline"}
+        if not isinstance(claim, dict) or set(claim) != keys:
+            raise SystemExit(f"memory_suite.py: error: a claim of suite {name!r} must have exactly the keys "
+                             f"{', '.join(sorted(keys))}, got {claim!r}")
+        unknown = [claim[k] for k in ("core", "baseline") if claim[k] not in suite["cores"]]
+        if unknown:
+            raise SystemExit(f"memory_suite.py: error: claim {claim['claim']!r} names "
+                             f"{', '.join(map(str, unknown))}, not a core of suite {name!r} "
+                             f"({', '.join(suite['cores'])})")
     return suite
 
 

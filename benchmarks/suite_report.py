@@ -51,6 +51,30 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
     return lines
 
 
+def claims_table(suite: dict, runs: list[dict]) -> list[str]:
+    """The suite's ``claims`` (each a core that should learn faster than a baseline core), one row per
+    claim and one column per task with finished runs, each cell ``suite_stats.compare_cores``'s verdict
+    and its evidence; tasks where nothing has run are named below the table."""
+    seeds = len(suite["seeds"])
+    ran = [t for t in suite["tasks"] if any(r["task"] == t for r in runs)]
+    lines = ["| claim | " + " | ".join(ran) + " |", "|---|" + "---|" * len(ran)]
+    for claim in suite.get("claims") or []:
+        cells = []
+        for task in ran:
+            spec = suite["tasks"][task]
+            mine, base = ([r for r in runs if r["task"] == task and r["core"] == claim[k]]
+                          for k in ("core", "baseline"))
+            verdict, evidence = suite_stats.compare_cores(mine, base, spec["threshold"], spec["total_frames"],
+                                                          seeds)
+            cells.append(f"**{verdict}** ({evidence})")
+        lines.append(f"| {claim['claim']}: `{claim['core']}` over `{claim['baseline']}` | " + " | ".join(cells)
+                     + " |")
+    missing = [t for t in suite["tasks"] if t not in ran]
+    if missing:
+        lines += ["", f"Not run yet, so open for every claim: {', '.join(missing)}."]
+    return lines
+
+
 def _pyplot():
     import matplotlib
 
@@ -150,6 +174,14 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
            "brackets hold a 95% percentile-bootstrap interval of the mean over seeds (it stays inside the "
            "range of the seeds' values; with 3 seeds it is narrow, so the plots draw each seed's curve, "
            "thin, beside the mean); the area under the curve is the curve's mean over the budget.", ""]
+    if suite.get("claims"):
+        out += ["### Claims", "",
+                "Generated from the result files: for each claim, does the first core learn faster than "
+                "the second (area under the curve, bootstrap intervals over seeds; "
+                "`benchmarks/suite_stats.py`, `compare_cores`)? **holds**: its interval lies above the "
+                "baseline's; **reversed**: below; **no difference**: they overlap; **open**: a core has "
+                "not run every seed, or no seed of either reached the threshold.", "",
+                *claims_table(suite, runs), ""]
     gate_task = None
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]

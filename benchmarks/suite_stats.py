@@ -74,3 +74,30 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
         "success": (bootstrap_interval([final_value(r["success_curve"]) for r in runs])
                     if all(r.get("success_curve") for r in runs) else None),
     }
+
+
+def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float, total_frames: int,
+                  seeds: int) -> tuple[str, str]:
+    """Does a core learn faster than a baseline core on one task? ``(verdict, evidence)``.
+
+    The verdict compares the area under the curve (speed and final level in one number) by the
+    bootstrap intervals of ``bootstrap_interval``: ``holds`` when the core's interval lies above the
+    baseline's, ``reversed`` when below, ``no difference`` when they overlap; ``open: not run`` until
+    both have ``seeds`` finished runs, ``open: neither learned`` when no seed of either reached the
+    threshold (the task then says nothing about which learns faster). Overlapping intervals over 3
+    seeds are a conservative test: a real but small difference reads as ``no difference``.
+    """
+    if len(runs) < seeds or len(baseline_runs) < seeds:
+        return "open: not run", f"{len(runs)} and {len(baseline_runs)} of {seeds} seeds finished"
+    mine = summarize_runs(runs, threshold, total_frames)
+    base = summarize_runs(baseline_runs, threshold, total_frames)
+    evidence = (f"AUC {mine['auc'][0]:.2f} [{mine['auc'][1]:.2f}, {mine['auc'][2]:.2f}] vs "
+                f"{base['auc'][0]:.2f} [{base['auc'][1]:.2f}, {base['auc'][2]:.2f}]; reached "
+                f"{mine['reached']}/{mine['seeds']} vs {base['reached']}/{base['seeds']}")
+    if mine["reached"] == 0 and base["reached"] == 0:
+        return "open: neither learned", evidence
+    if mine["auc"][1] > base["auc"][2]:
+        return "holds", evidence
+    if base["auc"][1] > mine["auc"][2]:
+        return "reversed", evidence
+    return "no difference", evidence

@@ -69,12 +69,60 @@ def test_summary_of_runs():
     assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["success"][0] == pytest.approx(0.5)
 
 
+def _runs(core, task, aucs_as_levels, reached=True):
+    """Runs whose curve sits flat at each level (so its area under the curve is that level); the curve
+    touches 0.9 at the end when ``reached``."""
+    return [{"core": core, "task": task, "curve": [[0, level], [99, level], [100, 0.9 if reached else level]]}
+            for level in aucs_as_levels]
+
+
+def test_a_claim_holds_reverses_or_stays_open_by_the_intervals_of_its_two_cores():
+    compare = lambda a, b: suite_stats.compare_cores(a, b, threshold=0.9, total_frames=100, seeds=3)[0]  # noqa: E731
+    fast, slow = _runs("ur", "T", [0.8, 0.82, 0.84]), _runs("std", "T", [0.3, 0.35, 0.4])
+    assert compare(fast, slow) == "holds"
+    assert compare(slow, fast) == "reversed"
+    assert compare(fast, _runs("std", "T", [0.5, 0.81, 0.9])) == "no difference"  # the intervals overlap
+    assert compare(fast[:2], slow) == "open: not run"
+    stalled = lambda core: _runs(core, "T", [0.2, 0.25, 0.3], reached=False)  # noqa: E731
+    assert compare(stalled("ur"), stalled("std")) == "open: neither learned"
+    verdict, evidence = suite_stats.compare_cores(fast, stalled("std"), 0.9, 100, 3)
+    assert verdict == "holds" and "reached 3/3 vs 0/3" in evidence
+
+
+def test_the_claims_table_has_a_column_per_task_that_ran_and_names_the_others():
+    from benchmarks.suite_report import claims_table
+
+    suite = {"seeds": [0, 1, 2], "cores": ["ur", "std"],
+             "tasks": {name: {"threshold": 0.9, "total_frames": 100} for name in ("A", "B")},
+             "claims": [{"claim": "UR helps", "core": "ur", "baseline": "std"}]}
+    runs = _runs("ur", "A", [0.8, 0.82, 0.84]) + _runs("std", "A", [0.3, 0.35, 0.4])
+    lines = claims_table(suite, runs)
+    assert lines[0] == "| claim | A |"
+    assert lines[2].startswith("| UR helps: `ur` over `std` | **holds** (AUC 0.")
+    assert lines[-1] == "Not run yet, so open for every claim: B."
+
+
+def test_a_claim_must_name_cores_of_its_suite(tmp_path):
+    path = tmp_path / "suites.yaml"
+    base = "s:\n  seeds: [0]\n  cores: [lstm, ur_lstm]\n  tasks: {T: {total_frames: 10, threshold: 0.9}}\n"
+    path.write_text(base + "  claims: [{claim: x, core: ur_lstm, baseline: gru}]\n")
+    with pytest.raises(SystemExit, match="claim 'x' names gru, not a core of suite 's' \\(lstm, ur_lstm\\)"):
+        load_suite("s", path)
+    path.write_text(base + "  claims: [{claim: x, core: ur_lstm}]\n")
+    with pytest.raises(SystemExit, match="must have exactly the keys baseline, claim, core"):
+        load_suite("s", path)
+    path.write_text(base + "  claims: [{claim: x, core: ur_lstm, baseline: lstm}]\n")
+    assert load_suite("s", path)["claims"][0]["baseline"] == "lstm"
+
+
 def test_suites_file_defines_quick_and_paper():
     quick = load_suite("quick")
     assert {"mlp", "lstm", "gru", "ur_lstm", "ur_gru"} <= set(quick["cores"]) and len(quick["seeds"]) >= 3
     paper = load_suite("paper")
     assert {"lstm", "u_lstm", "r_lstm", "ur_lstm", "c_lstm", "gru", "ur_gru", "min_gru", "ur_min_gru",
             "mlp"} <= set(paper["cores"]) and len(paper["seeds"]) >= 3
+    assert {(c["core"], c["baseline"]) for c in paper["claims"]} >= {("ur_lstm", "lstm"), ("ur_gru", "gru"),
+                                                                      ("ur_min_gru", "min_gru")}
     mlp = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["mlp"])[0]
     assert train_command(mlp, Path("x"), 1)[-2:] == ["--previous-inputs", "False"]
     lstm = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["lstm"])[0]
