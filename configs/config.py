@@ -322,11 +322,25 @@ def _hint(key: str, known) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """A preset name (``default``) or a YAML file path -> validated ``TrainConfig``."""
-    path = Path(path)
+MAX_BASE_DEPTH = 8
+
+
+def _config_path(name: str | Path, relative_to: Path | None = None) -> Path:
+    """A preset name (``default``) or a YAML file path (relative to ``relative_to``, the directory of
+    the file that names it as its ``base``, when there is one)."""
+    path = Path(name)
+    if relative_to is not None and not path.is_absolute() and (relative_to / path).exists():
+        return relative_to / path
     if not path.suffix and not path.exists():
-        path = PRESET_DIR / f"{path}.yaml"
+        return PRESET_DIR / f"{path}.yaml"
+    return path
+
+
+def _read_sections(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The ``{section: {field: value}}`` of a config file with its ``base`` (a preset name or a file)
+    read first and each section's fields updated by this file's, so a preset states only what differs
+    from the one it names (a field is replaced whole: a mapping field such as ``env_options`` too).
+    ``chain``: the files that named this one, to refuse a cycle."""
     try:
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES} bytes")
@@ -335,7 +349,34 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not a UTF-8 text file") from None
-    return TrainConfig.from_dict(safe_yaml(text, f"config file {str(path)!r}") or {})
+    data = safe_yaml(text, f"config file {str(path)!r}") or {}
+    _check(isinstance(data, dict), f"a config must be a mapping of sections, got {type(data).__name__}")
+    if "base" not in data:
+        return data
+    data = dict(data)
+    base = data.pop("base")
+    _check(isinstance(base, str) and base != "",
+           f"base in config file {str(path)!r} must be a preset name or a file path, got {_short(base)}")
+    base_path = _config_path(base, path.parent)
+    chain = (*chain, path.resolve())
+    _check(base_path.resolve() not in chain,
+           f"config file {str(path)!r} names {base!r} as its base, which leads back to itself")
+    _check(len(chain) < MAX_BASE_DEPTH,
+           f"config file {str(path)!r}: more than {MAX_BASE_DEPTH} bases in a chain")
+    merged = _read_sections(base_path, chain)
+    for name, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(name), dict):
+            merged[name] = {**merged[name], **values}
+        else:
+            merged[name] = values
+    return merged
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """A preset name (``default``) or a YAML file path -> validated ``TrainConfig``. A file may name
+    another config as its ``base`` (top-level key, a preset name or a path relative to the file): its
+    sections then start from that config's."""
+    return TrainConfig.from_dict(_read_sections(_config_path(path)))
 
 
 def presets() -> list[str]:

@@ -90,6 +90,39 @@ def test_yaml_aliases_are_refused_so_a_config_cannot_expand_beyond_its_text(tmp_
     assert safe_yaml("[1, {a: 2}]", "x") == [1, {"a": 2}]
 
 
+def test_the_default_preset_is_visual_match_under_its_own_run_directory():
+    default, visual_match = load_config("default").to_dict(), load_config("visual_match").to_dict()
+    assert default["run"].pop("logdir") == "runs/default" != visual_match["run"].pop("logdir")
+    assert default == visual_match
+
+
+def test_a_config_states_only_what_differs_from_its_base(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: visual_match\nagent:\n  learning_rate: 0.01\n"
+                                       "env:\n  env_options: {delay: 3}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "child.yaml").write_text("base: ../mine.yaml\nrun:\n  total_frames: 7\n")
+    config, preset = load_config(tmp_path / "sub" / "child.yaml"), load_config("visual_match")
+    assert (config.agent.learning_rate, config.run.total_frames) == (0.01, 7)  # each file's own fields win
+    assert config.agent.unroll_length == preset.agent.unroll_length  # the rest: the base's
+    assert config.env.env == preset.env.env and preset.env.env_options == {"fixed_pads": True}
+    assert config.env.env_options == {"delay": 3}  # a mapping field is replaced whole
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("base: [default]\n", r"base in config file '.*' must be a preset name or a file path, got list"),
+        ("base: no_such_preset\n", r"cannot read config file '.*no_such_preset.yaml'"),
+        ("base: loop.yaml\n", r"names 'loop.yaml' as its base, which leads back to itself"),
+    ],
+)
+def test_a_bad_base_is_a_one_line_error(tmp_path, text, message):
+    config = tmp_path / "loop.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(config)
+
+
 def test_round_trip_through_a_dict():
     config = load_config("default").with_overrides({"learning_rate": 1e-3, "seed": 3})
     assert TrainConfig.from_dict(config.to_dict()) == config
