@@ -365,6 +365,7 @@ def _read_sections(path: Path, chain: tuple[Path, ...] = ()) -> dict:
            f"config file {str(path)!r}: more than {MAX_BASE_DEPTH} bases in a chain")
     merged = _read_sections(base_path, chain)
     for name, values in data.items():
+        values = {} if values is None else values  # an empty section in YAML reads as None
         if isinstance(values, dict) and isinstance(merged.get(name), dict):
             merged[name] = {**merged[name], **values}
         else:
