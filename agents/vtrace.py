@@ -28,6 +28,12 @@ class VTraceReturns(NamedTuple):
     q: Tensor  # [T, B] one-step action-value targets r_t + gamma_t v_{t+1} (v_T: the bootstrap value)
 
 
+def _one_step_targets(rewards: Tensor, discounts: Tensor, values: Tensor, bootstrap_value: Tensor) -> Tensor:
+    """``r_t + gamma_t x_{t+1}`` ``[T, B]`` for a ``[T, B]`` series ``x`` (here ``values``) whose
+    ``x_T`` is ``bootstrap_value`` ``[B]``."""
+    return rewards + discounts * torch.cat([values[1:], bootstrap_value.unsqueeze(0)])
+
+
 @torch.no_grad()
 def vtrace(
     log_rhos: Tensor,
@@ -56,8 +62,7 @@ def vtrace(
     rhos = torch.exp(log_rhos)
     clipped_rhos = rhos.clamp(max=clip_rho_threshold) if clip_rho_threshold is not None else rhos
     cs = lambda_ * (rhos.clamp(max=clip_c_threshold) if clip_c_threshold is not None else rhos)
-    values_tp1 = torch.cat([values[1:], bootstrap_value.unsqueeze(0)])
-    deltas = clipped_rhos * (rewards + discounts * values_tp1 - values)
+    deltas = clipped_rhos * (_one_step_targets(rewards, discounts, values, bootstrap_value) - values)
     if mask is not None:
         mask = mask.to(values.dtype)
         deltas = deltas * mask
@@ -68,7 +73,7 @@ def vtrace(
         corrections = deltas[t] + discounts[t] * cs[t] * corrections
         vs_minus_v[t] = corrections
     vs = values + vs_minus_v
-    q = rewards + discounts * torch.cat([vs[1:], bootstrap_value.unsqueeze(0)])
+    q = _one_step_targets(rewards, discounts, vs, bootstrap_value)
     pg_rhos = rhos.clamp(max=clip_pg_rho_threshold) if clip_pg_rho_threshold is not None else rhos
     return VTraceReturns(vs, pg_rhos * (q - values), q)
 
@@ -89,8 +94,7 @@ def gae(
     Equals on-policy V-trace (``rho = c = 1``) when ``lambda_ = 1``. Invalid transitions (``mask`` 0)
     get ``A_t = 0``.
     """
-    values_tp1 = torch.cat([values[1:], bootstrap_value.unsqueeze(0)])
-    deltas = rewards + discounts * values_tp1 - values
+    deltas = _one_step_targets(rewards, discounts, values, bootstrap_value) - values
     weights = discounts * lambda_
     if mask is not None:
         mask = mask.to(values.dtype)
@@ -102,5 +106,5 @@ def gae(
         running = deltas[t] + weights[t] * running
         advantages[t] = running
     vs = advantages + values
-    q = rewards + discounts * torch.cat([vs[1:], bootstrap_value.unsqueeze(0)])
+    q = _one_step_targets(rewards, discounts, vs, bootstrap_value)
     return VTraceReturns(vs, advantages, q)

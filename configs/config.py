@@ -322,9 +322,6 @@ def _hint(key: str, known) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
-MAX_BASE_DEPTH = 8
-
-
 def _config_path(name: str | Path, relative_to: Path | None = None) -> Path:
     """A preset name (``default``) or a YAML file path (relative to ``relative_to``, the directory of
     the file that names it as its ``base``, when there is one)."""
@@ -361,8 +358,6 @@ def _read_sections(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     chain = (*chain, path.resolve())
     _check(base_path.resolve() not in chain,
            f"config file {str(path)!r} names {base!r} as its base, which leads back to itself")
-    _check(len(chain) < MAX_BASE_DEPTH,
-           f"config file {str(path)!r}: more than {MAX_BASE_DEPTH} bases in a chain")
     merged = _read_sections(base_path, chain)
     for name, values in data.items():
         values = {} if values is None else values  # an empty section in YAML reads as None
