@@ -16,6 +16,10 @@ from torch import nn
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
 from .rollout import Unroll
 
+DEFAULT_EPOCHS = {"impala": 3, "a2c": 1}
+"""Optimiser steps per batch when the config says 0: V-trace lets impala reuse a batch; a2c is
+on-policy. Three steps cut the shuffled recall's plateau about in half (docs/AGENTS.md)."""
+
 
 @dataclass
 class LearnerSettings:
@@ -35,8 +39,11 @@ class LearnerSettings:
 
 
 def learner_settings(agent_config) -> LearnerSettings:
-    """Pick the learner's fields out of an agent config (any object with those attributes)."""
-    return LearnerSettings(**{f.name: getattr(agent_config, f.name) for f in fields(LearnerSettings)})
+    """Pick the learner's fields out of an agent config (any object with those attributes); ``epochs``
+    0 becomes the agent's default (``DEFAULT_EPOCHS``)."""
+    settings = {f.name: getattr(agent_config, f.name) for f in fields(LearnerSettings)}
+    settings["epochs"] = settings["epochs"] or DEFAULT_EPOCHS[settings["agent"]]
+    return LearnerSettings(**settings)
 
 
 def transitions_of(unroll: Unroll, discount: float) -> Transitions:

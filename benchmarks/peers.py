@@ -8,7 +8,8 @@ For each task it measures, in this order and with nothing else running:
 - the raw random-action rate of our vector env (16 envs),
 - the learner's own rate when fed one unroll batch from memory (updates/s x frames per update),
 - gated-rl training through ``train_agent.py`` for each runtime (sync a2c, async impala, ray impala
-  when Ray is installed) with an ``lstm`` and a ``ur_lstm`` core of hidden size 128,
+  when Ray is installed) with an ``lstm`` and a ``ur_lstm`` core of hidden size 128 (the one-step
+  agent of ``train_speed.ONE_STEP_AGENT``, as every number measured so far),
 - RecurrentPPO (8 envs, ``MlpLstmPolicy`` with an LSTM of 128, sb3 defaults otherwise).
 
 and prints a markdown table with each rate, its ratio to RecurrentPPO, and its ratio to the slower
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.learner_speed import learner_rate  # noqa: E402
-from benchmarks.train_speed import raw_rate, train_rate  # noqa: E402
+from benchmarks.train_speed import ONE_STEP_AGENT, raw_rate, train_rate  # noqa: E402
 from configs import TrainConfig  # noqa: E402
 
 HIDDEN = 128
@@ -129,7 +130,7 @@ def main() -> None:
     for env_id in args.tasks:
         raw = raw_rate(env_id, NUM_ENVS, args.seconds)
         config = TrainConfig().with_overrides({"env": env_id, "core": "ur_lstm", "agent": "impala",
-                                               "hidden_size": HIDDEN, "num_envs": NUM_ENVS})
+                                               "hidden_size": HIDDEN, "num_envs": NUM_ENVS, **ONE_STEP_AGENT})
         torch.set_num_threads(config.run.threads)
         learner = learner_rate(config, torch.device("cpu"), seconds=args.seconds)
         ppo = recurrent_ppo_rate(env_id, args.sb3_frames)

@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--core", default="ur_lstm")
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--observation-gate", type=lambda s: s.lower() in ("1", "true", "yes"),
-                        default=CoreConfig().observation_gate, help="true | false (default: the config's)")
+                        default=False, help="true | false (default false, as every row measured)")
     parser.add_argument("--input-norm", type=lambda s: s.lower() in ("1", "true", "yes"),
-                        default=CoreConfig().input_norm, help="true | false (default: the config's)")
+                        default=False, help="true | false (default false, as every row measured)")
     parser.add_argument("--random-actions", action="store_true",
                         help="feed uniform random previous actions, as a policy at chance would, not zeros")
     parser.add_argument("--bandit", action="store_true",

@@ -2,11 +2,13 @@
 vector env, measured in the same run.
 
     python benchmarks/train_speed.py [--env MiniGrid-MemoryS7-v0] [--core ur_lstm] [--seconds 30]
-        [--devices cpu,cuda] [--num-actors N]
+        [--devices cpu,cuda] [--num-actors N] [--agent-defaults]
 
 Each runtime trains through ``train_agent.py`` (a subprocess, fresh run directory) for a fixed frame
 budget; frames/s is read from its ``metrics.jsonl`` (``perf/sps``, median after the first log).
 With ``--devices cpu,cuda`` every runtime runs once per learner device (actors stay on the CPU).
+Every run takes ``ONE_STEP_AGENT`` (the agent of every speed number up to 2026-12-01) unless
+``--agent-defaults`` asks for the program's defaults.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ sys.path.insert(0, str(ROOT))
 
 from envs import make_vector_env  # noqa: E402
 
+#: One optimiser step per batch, no observation gate, input LayerNorm or action-value head: the agent
+#: the speed pages measured. The program's defaults add all four since 2026-12-02 (impala then takes 3
+#: optimiser steps per batch), which makes a learner update about 3x the work.
+ONE_STEP_AGENT = {"epochs": 1, "action_value_cost": 0.0, "observation_gate": False, "input_norm": False}
+
+
+def as_flags(fields: dict) -> tuple[str, ...]:
+    """``{"input_norm": False}`` -> ``("--input-norm", "false")``, flags of ``train_agent.py``."""
+    return tuple(x for key, value in fields.items()
+                 for x in (f"--{key.replace('_', '-')}", str(value).lower()))
+
 
 def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
     env = make_vector_env(env_id, num_envs, seed=0)
@@ -41,12 +54,14 @@ def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
 
 
 def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int,
-               logdir: Path, extra: tuple[str, ...] = ()) -> float:
-    """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded)."""
+               logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict | None = None) -> float:
+    """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded); ``agent_fields``
+    (``ONE_STEP_AGENT`` when None; ``{}`` for the program's defaults) as flags."""
     command = [sys.executable, str(ROOT / "train_agent.py"), "--env", env_id, "--core", core,
                "--agent", agent, "--runtime", runtime, "--num-envs", str(num_envs),
                "--total-frames", str(frames), "--logdir", str(logdir), "--log-every-s", "3",
-               "--checkpoint-every-s", "100000", *extra]
+               "--checkpoint-every-s", "100000",
+               *as_flags(ONE_STEP_AGENT if agent_fields is None else agent_fields), *extra]
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     rates = [r for r in rates if r]
@@ -64,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="raw env measurement")
     parser.add_argument("--devices", default="cpu", help="learner devices, comma-separated")
     parser.add_argument("--num-actors", type=int, default=1, help="actor processes of the async runtime")
+    parser.add_argument("--agent-defaults", action="store_true",
+                        help="the program's default agent instead of ONE_STEP_AGENT")
     args = parser.parse_args()
     devices = [d for d in args.devices.split(",") if d]
     raw = raw_rate(args.env, args.num_envs, args.seconds)
@@ -78,7 +95,8 @@ def main() -> None:
                 if runtime == "async":
                     extra += ("--num-actors", str(args.num_actors))
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
-                                  Path(tmp) / f"{runtime}_{agent}_{device}", extra)
+                                  Path(tmp) / f"{runtime}_{agent}_{device}", extra,
+                                  {} if args.agent_defaults else None)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 

@@ -113,11 +113,11 @@ class CoreConfig:
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
     head_size: int = 0
     """Hidden ReLU layer shared by the policy and baseline heads on the core's output; 0: linear heads."""
-    observation_gate: bool = False
+    observation_gate: bool = True
     """Multiply the core's output elementwise by (1 + a linear map of the torso features, zero at the
     start) before the heads, so comparing what is in view with what is remembered is linear in the
     features."""
-    input_norm: bool = False
+    input_norm: bool = True
     """LayerNorm of the core's input (torso features, one-hot last action, last reward); the
     observation gate then reads the normalised torso features."""
     previous_inputs: bool = True
@@ -158,10 +158,11 @@ class AgentConfig:
     delay to bridge."""
     batch_size: int = 1
     """Unrolls per learner update (of num_envs sequences each)."""
-    epochs: int = 1
-    """Optimiser steps on each batch (sample reuse, as PPO's epochs). impala only: V-trace corrects
-    for the policy having moved since the batch was acted; a2c assumes on-policy data."""
-    action_value_cost: float = 0.0
+    epochs: int = 0
+    """Optimiser steps on each batch (sample reuse, as PPO's epochs); 0: 3 for impala, 1 for a2c.
+    More than 1 needs impala: V-trace corrects for the policy having moved since the batch was
+    acted; a2c assumes on-policy data."""
+    action_value_cost: float = 8.0
     """Weight of an action-value loss: with > 0 the network gets a Q(x, a) head beside the policy,
     regressed on r_t + gamma v_{t+1} for the action taken. It does not act; it gives the shared core
     a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
@@ -181,7 +182,7 @@ class AgentConfig:
     """impala: V-trace c-bar (trace cutting)."""
     optimizer: str = "adam"
     """adam | rmsprop."""
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     """Initial learning rate."""
     lr_schedule: str = "constant"
     """constant | linear (decays to zero at total_frames)."""
@@ -196,10 +197,12 @@ class AgentConfig:
         _choice("agent", self.agent, AGENTS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        for name in ("unroll_length", "batch_size", "epochs"):
+        for name in ("unroll_length", "batch_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, got {value!r}")
-        _check(self.epochs == 1 or self.agent == "impala",
+        _check(isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs >= 0,
+               f"epochs must be an integer >= 0 (0: the agent's default), got {self.epochs!r}")
+        _check(self.epochs <= 1 or self.agent == "impala",
                f"epochs={self.epochs} needs agent impala (V-trace corrects for reused batches); "
                f"agent {self.agent} learns from each batch once")
         _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from agents.learner import Learner, LearnerSettings, NonFiniteError
+from agents.learner import DEFAULT_EPOCHS, Learner, LearnerSettings, NonFiniteError, learner_settings
 from agents.rollout import Actor, Unroll
+from configs import TrainConfig
 from tests.test_rollout import make_agent
 
 
@@ -74,3 +75,11 @@ def test_epochs_take_that_many_optimiser_steps_on_one_batch_and_count_one_update
     steps = {int(state["step"]) for state in optimizer.state.values()}
     assert steps == {3}
     assert any(not torch.equal(before[name], p) for name, p in model.named_parameters())
+
+
+def test_epochs_zero_is_the_agents_default_and_a2c_takes_the_default_config():
+    impala, a2c = TrainConfig(), TrainConfig().with_overrides({"agent": "a2c"})  # no epochs error
+    assert impala.agent.epochs == a2c.agent.epochs == 0
+    assert learner_settings(impala.agent).epochs == DEFAULT_EPOCHS["impala"] == 3
+    assert learner_settings(a2c.agent).epochs == DEFAULT_EPOCHS["a2c"] == 1
+    assert learner_settings(impala.with_overrides({"epochs": 2}).agent).epochs == 2
