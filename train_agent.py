@@ -64,7 +64,16 @@ from agents.run_logger import RunLogger
 from agents.runtime_ray import check_ray_address, import_ray
 from agents.runtimes import make_runtime
 from agents.seeds import EVAL_SEED, training_seed, video_seed
-from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
+from configs import (
+    ConfigError,
+    TrainConfig,
+    field_docs,
+    field_owners,
+    load_config,
+    load_run_config,
+    presets,
+    safe_yaml,
+)
 from cores import make_core
 from cores.memory import retain_freed_memory
 from envs import Episode, make_env, make_vector_env
@@ -197,7 +206,7 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     logdir = Path(requested.run.logdir)
     if not (logdir / "checkpoints" / "latest.pt").exists():
         return requested, False
-    saved = load_config(logdir / "config.yaml")
+    saved = load_run_config(logdir / "config.yaml")
     owners = field_owners()
     explicit = set(overrides) | ({"core_options"} if core_options else set()) | (
         {"env_options"} if env_options else set())
@@ -441,7 +450,7 @@ def evaluate(args, overrides: dict) -> int:
     count = EVAL_EPISODES if args.episodes is None else args.episodes
     if count < 1:
         raise ConfigError(f"--episodes must be a positive integer, got {count}")
-    config = load_config(logdir / "config.yaml")
+    config = load_run_config(logdir / "config.yaml")
     checkpoint, source, skipped = load_run_checkpoint(logdir / "checkpoints", keys=("model",))
     warn_skipped(skipped, source)
     torch.set_num_threads(config.run.threads)

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import load_config  # noqa: E402
+from configs import load_run_config  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 FORWARD = 2  # MiniGrid action ids: 0 left, 1 right, 2 forward
@@ -40,7 +40,7 @@ SOUTH, WEST, NORTH = 1, 2, 3  # MiniGrid agent_dir: 0 east, 1 south, 2 west, 3 n
 
 def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
     """``{"success", "length", "looked_back", "p_forward": {(looked_back, matching): (mean, visits)}}``."""
-    config = load_config(logdir / "config.yaml")
+    config = load_run_config(logdir / "config.yaml")
     if not config.env.env.startswith("MiniGrid-Memory"):
         raise SystemExit(f"memory_probe: {config.env.env!r} is not a MiniGrid Memory task")
     model, _ = build_agent(config)

@@ -10,6 +10,7 @@ from .config import (
     field_docs,
     field_owners,
     load_config,
+    load_run_config,
     presets,
     safe_yaml,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "field_docs",
     "field_owners",
     "load_config",
+    "load_run_config",
     "presets",
     "safe_yaml",
 ]

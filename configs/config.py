@@ -378,5 +378,22 @@ def load_config(path: str | Path) -> TrainConfig:
     return TrainConfig.from_dict(_read_sections(_config_path(path)))
 
 
+#: Fields added to the config after runs were first saved, with the value every run saved without them
+#: trained with. Their program defaults changed on 2026-12-02, so filling them with today's default
+#: would build another network (and optimiser) than the run's checkpoint holds.
+ADDED_FIELDS = {"core": {"observation_gate": False, "input_norm": False},
+                "agent": {"epochs": 1, "action_value_cost": 0.0}}
+
+
+def load_run_config(path: str | Path) -> TrainConfig:
+    """A run directory's saved ``config.yaml`` -> ``TrainConfig``; a field the file lacks takes its
+    ``ADDED_FIELDS`` value (what the run used) rather than today's default."""
+    data = _read_sections(Path(path))
+    for section, values in ADDED_FIELDS.items():
+        if isinstance(data.get(section), dict):
+            data[section] = {**values, **data[section]}
+    return TrainConfig.from_dict(data)
+
+
 def presets() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))

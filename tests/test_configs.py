@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 
-from configs import ConfigError, TrainConfig, field_docs, field_owners, load_config, presets, safe_yaml
+from configs import (
+    ConfigError,
+    TrainConfig,
+    field_docs,
+    field_owners,
+    load_config,
+    load_run_config,
+    presets,
+    safe_yaml,
+)
+from configs.config import ADDED_FIELDS
 
 
 def test_every_preset_loads_and_validates():
@@ -144,3 +155,20 @@ def test_the_choices_a_config_allows_are_the_ones_the_code_implements():
         agents.learner.make_optimizer(name, [torch.zeros(1, requires_grad=True)], 1e-3)
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         agents.learner.make_optimizer("sgd", [torch.zeros(1, requires_grad=True)], 1e-3)
+
+
+def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with(tmp_path):
+    """A config.yaml written before observation_gate, input_norm, epochs and action_value_cost existed
+    must not take today's defaults for them: the network and the optimiser steps would differ from
+    what its checkpoint holds."""
+    old = TrainConfig().to_dict()
+    for section, values in ADDED_FIELDS.items():
+        for key in values:
+            del old[section][key]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(old))
+    config = load_run_config(path)
+    assert (config.core.observation_gate, config.core.input_norm) == (False, False)
+    assert (config.agent.epochs, config.agent.action_value_cost) == (1, 0.0)
+    path.write_text(yaml.safe_dump(TrainConfig().to_dict()))  # a run saved today keeps what it says
+    assert load_run_config(path) == TrainConfig()
