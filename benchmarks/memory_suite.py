@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import suite_stats  # noqa: E402
+from configs import as_flags  # noqa: E402
 
 SUITES_FILE = ROOT / "benchmarks" / "suites.yaml"
 GATE_SNAPSHOTS = 5
@@ -111,14 +112,7 @@ def train_command(cell: Cell, logdir: Path, threads: int) -> list[str]:
     command = ["train_agent.py", *preset, "--core", cell.core, "--seed", str(cell.seed),
                "--total-frames", str(spec["total_frames"]), "--logdir", str(logdir),
                "--threads", str(threads), "--checkpoint-every-s", "30"]
-    for key, value in {**(spec.get("options") or {}), **(cell.core_flags or {})}.items():
-        if key in ("env_options", "core_options"):
-            flag = "--env-option" if key == "env_options" else "--core-option"
-            for k, v in value.items():
-                command += [flag, f"{k}={v}"]
-        else:
-            command += [f"--{key.replace('_', '-')}", str(value)]
-    return command
+    return command + as_flags({**(spec.get("options") or {}), **(cell.core_flags or {})})
 
 
 def machine() -> str:

@@ -27,18 +27,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from configs.config import ADDED_FIELDS, as_flags  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
-#: One optimiser step per batch, no observation gate, input LayerNorm or action-value head: the agent
-#: the speed pages measured. The program's defaults add all four since 2026-12-02 (impala then takes 3
-#: optimiser steps per batch), which makes a learner update about 3x the work.
-ONE_STEP_AGENT = {"epochs": 1, "action_value_cost": 0.0, "observation_gate": False, "input_norm": False}
-
-
-def as_flags(fields: dict) -> tuple[str, ...]:
-    """``{"input_norm": False}`` -> ``("--input-norm", "false")``, flags of ``train_agent.py``."""
-    return tuple(x for key, value in fields.items()
-                 for x in (f"--{key.replace('_', '-')}", str(value).lower()))
+#: One optimiser step per batch, no observation gate, input LayerNorm or action-value head (the
+#: program's defaults until 2026-12-01): the agent the speed pages measured. The defaults since
+#: 2026-12-02 add all four (impala then takes 3 optimiser steps per batch).
+ONE_STEP_AGENT = ADDED_FIELDS
 
 
 def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
@@ -54,14 +49,14 @@ def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
 
 
 def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int,
-               logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict | None = None) -> float:
+               logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict = ONE_STEP_AGENT) -> float:
     """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded); ``agent_fields``
-    (``ONE_STEP_AGENT`` when None; ``{}`` for the program's defaults) as flags."""
+    as flags (``{}``: the program's defaults)."""
     command = [sys.executable, str(ROOT / "train_agent.py"), "--env", env_id, "--core", core,
                "--agent", agent, "--runtime", runtime, "--num-envs", str(num_envs),
                "--total-frames", str(frames), "--logdir", str(logdir), "--log-every-s", "3",
                "--checkpoint-every-s", "100000",
-               *as_flags(ONE_STEP_AGENT if agent_fields is None else agent_fields), *extra]
+               *as_flags(agent_fields), *extra]
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     rates = [r for r in rates if r]
@@ -96,7 +91,7 @@ def main() -> None:
                     extra += ("--num-actors", str(args.num_actors))
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
                                   Path(tmp) / f"{runtime}_{agent}_{device}", extra,
-                                  {} if args.agent_defaults else None)
+                                  {} if args.agent_defaults else ONE_STEP_AGENT)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 

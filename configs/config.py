@@ -305,6 +305,20 @@ def field_owners() -> dict[str, str]:
     return {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
+def as_flags(fields: dict[str, Any]) -> list[str]:
+    """The ``train_agent.py`` flags that set ``fields``: ``{"input_norm": False, "env_options":
+    {"delay": 15}}`` -> ``["--input-norm", "False", "--env-option", "delay=15"]``."""
+    flags = []
+    for key, value in fields.items():
+        if key in ("env_options", "core_options"):
+            flag = "--env-option" if key == "env_options" else "--core-option"
+            for k, v in value.items():
+                flags += [flag, f"{k}={v}"]
+        else:
+            flags += [f"--{key.replace('_', '-')}", str(value)]
+    return flags
+
+
 def field_docs() -> dict[str, str]:
     """Field name -> its docstring (the string literal after the field), for --help."""
     import ast
@@ -379,19 +393,21 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 #: Fields added to the config after runs were first saved, with the value every run saved without them
-#: trained with. Their program defaults changed on 2026-12-02, so filling them with today's default
-#: would build another network (and optimiser) than the run's checkpoint holds.
-ADDED_FIELDS = {"core": {"observation_gate": False, "input_norm": False},
-                "agent": {"epochs": 1, "action_value_cost": 0.0}}
+#: trained with (the program's defaults until 2026-12-01: one optimiser step per batch, no observation
+#: gate, input LayerNorm or action-value head). Their defaults changed on 2026-12-02, so filling them
+#: with today's would build another network (and optimiser) than the run's checkpoint holds.
+ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:
     """A run directory's saved ``config.yaml`` -> ``TrainConfig``; a field the file lacks takes its
     ``ADDED_FIELDS`` value (what the run used) rather than today's default."""
     data = _read_sections(Path(path))
-    for section, values in ADDED_FIELDS.items():
-        if isinstance(data.get(section), dict):
-            data[section] = {**values, **data[section]}
+    owners = field_owners()
+    for key, value in ADDED_FIELDS.items():
+        section = data.get(owners[key])
+        if isinstance(section, dict):
+            section.setdefault(key, value)
     return TrainConfig.from_dict(data)
 
 

@@ -161,10 +161,9 @@ def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with
     """A config.yaml written before observation_gate, input_norm, epochs and action_value_cost existed
     must not take today's defaults for them: the network and the optimiser steps would differ from
     what its checkpoint holds."""
-    old = TrainConfig().to_dict()
-    for section, values in ADDED_FIELDS.items():
-        for key in values:
-            del old[section][key]
+    old, owners = TrainConfig().to_dict(), field_owners()
+    for key in ADDED_FIELDS:
+        del old[owners[key]][key]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(old))
     config = load_run_config(path)
