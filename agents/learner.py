@@ -36,6 +36,7 @@ class LearnerSettings:
     max_grad_norm: float = 40.0
     epochs: int = 1
     action_value_cost: float = 0.0
+    advantage_norm: bool = False
 
 
 def learner_settings(agent_config) -> LearnerSettings:
@@ -104,10 +105,11 @@ class Learner:
         q = out.action_values[:-1] if out.action_values is not None else None
         if s.agent == "impala":
             terms = impala_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                                s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda, q, s.action_value_cost)
+                                s.clip_rho, s.clip_pg_rho, s.clip_c, s.td_lambda, q, s.action_value_cost,
+                                s.advantage_norm)
         elif s.agent == "a2c":
             terms = a2c_loss(logits, values, bootstrap, batch, s.baseline_cost, s.entropy_cost,
-                             s.td_lambda, q, s.action_value_cost)
+                             s.td_lambda, q, s.action_value_cost, s.advantage_norm)
         else:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         return terms, {"values_mean": values.detach().mean().item()}

@@ -50,10 +50,23 @@ def entropy(logits: Tensor) -> Tensor:
     return -(log_p.exp() * log_p).sum(-1)
 
 
+def scaled_advantages(advantages: Tensor, mask: Tensor) -> Tensor:
+    """``advantages [T, B]`` divided by their standard deviation over the valid transitions (not
+    centred: the value baseline already centres them, and a batch mean would add a bias). The
+    policy gradient's size then no longer depends on the reward's scale, so one entropy cost fits
+    returns of 1 and per-step rewards of 1/415 (POPGym) alike."""
+    mean = masked_mean(advantages, mask)
+    std = masked_mean((advantages - mean) ** 2, mask).sqrt()
+    return advantages / (std + 1e-8)
+
+
 def _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
-             action_value_cost) -> LossTerms:
+             action_value_cost, advantage_norm=False) -> LossTerms:
     actions, mask = batch.actions, batch.mask
-    policy = -masked_mean(action_log_probs(logits, actions) * targets.pg_advantages, mask)
+    advantages = targets.pg_advantages
+    if advantage_norm:
+        advantages = scaled_advantages(advantages, mask)
+    policy = -masked_mean(action_log_probs(logits, actions) * advantages, mask)
     baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
     negentropy = -masked_mean(entropy(logits), mask)
     total = policy + baseline_cost * baseline + entropy_cost * negentropy
@@ -81,6 +94,7 @@ def impala_loss(
     td_lambda: float = 1.0,
     action_values: Tensor | None = None,
     action_value_cost: float = 0.0,
+    advantage_norm: bool = False,
 ) -> LossTerms:
     """IMPALA loss: ``logits [T, B, A]`` and ``values [T, B]`` of the learner's policy at ``x_t``,
     ``bootstrap_value [B]`` at ``x_T``; ``td_lambda`` is V-trace's ``lambda`` (1 in the paper's
@@ -94,7 +108,7 @@ def impala_loss(
                      bootstrap_value.detach(), batch.mask, clip_rho_threshold,
                      clip_pg_rho_threshold, clip_c_threshold, td_lambda)
     return _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
-                    action_value_cost)
+                    action_value_cost, advantage_norm)
 
 
 def a2c_loss(
@@ -107,10 +121,11 @@ def a2c_loss(
     td_lambda: float = 0.95,
     action_values: Tensor | None = None,
     action_value_cost: float = 0.0,
+    advantage_norm: bool = False,
 ) -> LossTerms:
     """A2C loss with GAE(lambda) targets; shapes and ``action_values`` as ``impala_loss`` (behaviour
     logits unused)."""
     targets = gae(batch.discounts, batch.rewards, values.detach(), bootstrap_value.detach(),
                   td_lambda, batch.mask)
     return _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
-                    action_value_cost)
+                    action_value_cost, advantage_norm)

@@ -166,6 +166,9 @@ class AgentConfig:
     """Weight of an action-value loss: with > 0 the network gets a Q(x, a) head beside the policy,
     regressed on r_t + gamma v_{t+1} for the action taken. It does not act; it gives the shared core
     a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
+    advantage_norm: bool = False
+    """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
+    cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T)."""
     discount: float = 0.99
     """Per-step discount gamma."""
     baseline_cost: float = 0.5

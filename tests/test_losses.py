@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from agents.losses import Transitions, a2c_loss, entropy, impala_loss
+from agents.losses import Transitions, a2c_loss, entropy, impala_loss, scaled_advantages
 
 T, B, A = 5, 3, 4
 
@@ -86,3 +86,37 @@ def test_the_action_value_target_bootstraps_from_the_next_value_target():
     last = q.grad[-1].gather(-1, b.actions[-1].unsqueeze(-1))
     # d/dQ of 0.5 * mean((Q - 1)^2) over T*B transitions, target 0 + 0.5 * 2
     torch.testing.assert_close(last, torch.full((B, 1), -1.0 / (T * B)))
+
+
+def test_advantage_norm_makes_the_policy_gradient_independent_of_the_reward_scale():
+    """With ``advantage_norm`` rewards of 1 and of 1/415 give the same policy gradient (the entropy
+    cost then weighs the same against both); masked transitions neither count in the standard
+    deviation nor get a gradient."""
+    torch.manual_seed(1)
+    rewards = torch.randn(T, B)
+    mask = torch.ones(T, B, dtype=torch.bool)
+    mask[0, 0] = False
+    grads = []
+    for scale in (1.0, 1.0 / 415):
+        b = batch(1.0)._replace(rewards=rewards * scale, mask=mask)
+        for loss_fn in (impala_loss, a2c_loss):
+            logits = torch.zeros(T, B, A, requires_grad=True)
+            loss_fn(logits, torch.zeros(T, B), torch.zeros(B), b, advantage_norm=True).policy.backward()
+            grads.append(logits.grad)
+    torch.testing.assert_close(grads[0], grads[2])
+    torch.testing.assert_close(grads[1], grads[3])
+    assert (grads[0][0, 0] == 0).all()
+    # without it the gradient shrinks with the rewards
+    b = batch(1.0)._replace(rewards=rewards / 415, mask=mask)
+    logits = torch.zeros(T, B, A, requires_grad=True)
+    a2c_loss(logits, torch.zeros(T, B), torch.zeros(B), b).policy.backward()
+    assert logits.grad.abs().max() < grads[1].abs().max() / 50
+
+
+def test_scaled_advantages_have_unit_spread_over_the_valid_transitions():
+    advantages = torch.tensor([[3.0, 1.0], [5.0, 100.0]])
+    mask = torch.tensor([[True, True], [True, False]])
+    scaled = scaled_advantages(advantages, mask)
+    valid = scaled[mask]
+    torch.testing.assert_close(((valid - valid.mean()) ** 2).mean(), torch.tensor(1.0))
+    torch.testing.assert_close(scaled / advantages, torch.full((2, 2), float(scaled[0, 0] / 3.0)))
