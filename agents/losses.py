@@ -52,9 +52,9 @@ def entropy(logits: Tensor) -> Tensor:
 
 def scaled_advantages(advantages: Tensor, mask: Tensor) -> Tensor:
     """``advantages [T, B]`` divided by their standard deviation over the valid transitions (not
-    centred: the value baseline already centres them, and a batch mean would add a bias). The
-    policy gradient's size then no longer depends on the reward's scale, so one entropy cost fits
-    returns of 1 and per-step rewards of 1/415 (POPGym) alike."""
+    centred, as PPO's are: the value baseline already centres them). The policy gradient's size then
+    no longer depends on the reward's scale, so one entropy cost fits returns of 1 and per-step
+    rewards of 1/415 (POPGym) alike. A batch whose advantages are all zero stays zero."""
     mean = masked_mean(advantages, mask)
     std = masked_mean((advantages - mean) ** 2, mask).sqrt()
     return advantages / (std + 1e-8)

@@ -120,3 +120,4 @@ def test_scaled_advantages_have_unit_spread_over_the_valid_transitions():
     valid = scaled[mask]
     torch.testing.assert_close(((valid - valid.mean()) ** 2).mean(), torch.tensor(1.0))
     torch.testing.assert_close(scaled / advantages, torch.full((2, 2), float(scaled[0, 0] / 3.0)))
+    assert (scaled_advantages(torch.zeros(2, 2), mask) == 0).all()  # no division by zero
