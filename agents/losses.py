@@ -61,7 +61,7 @@ def scaled_advantages(advantages: Tensor, mask: Tensor) -> Tensor:
 
 
 def _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action_values,
-             action_value_cost, advantage_norm=False) -> LossTerms:
+             action_value_cost, advantage_norm) -> LossTerms:
     actions, mask = batch.actions, batch.mask
     advantages = targets.pg_advantages
     if advantage_norm:
