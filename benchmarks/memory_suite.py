@@ -180,6 +180,46 @@ class CellInterruptedError(Exception):
     """The cell's trainer stopped on a signal (it saved a checkpoint; the same command resumes)."""
 
 
+#: Exit statuses of a trainer stopped by SIGINT or SIGTERM: 128 + the signal when it saved and exited
+#: (train_agent.py), minus the signal when it died of it.
+INTERRUPTED = (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
+
+
+class Trainers:
+    """The running cells' trainer processes. ``stop()`` sends each one SIGINT (it saves a checkpoint and
+    exits) and every trainer started after it at once, so a signal that reaches the suite alone
+    (``kill PID``, a scheduler's SIGTERM) stops the cells too instead of leaving them running."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:
+            proc = subprocess.Popen(command, **kwargs)
+            self._running.add(proc)
+            if self.stopping:
+                proc.send_signal(signal.SIGINT)
+        return proc
+
+    def wait(self, proc: subprocess.Popen) -> int:
+        code = proc.wait()
+        with self._lock:
+            self._running.discard(proc)
+        return code
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopping = True
+            for proc in self._running:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+
+
+TRAINERS = Trainers()
+
+
 def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, dict | None]:
     """Train one cell (resuming it if it was interrupted) and write its result; ``(status, record)``.
     Raises ``CellInterruptedError`` when the trainer stopped on SIGINT or SIGTERM."""
@@ -193,11 +233,12 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
     log = logdir.parent / f"{logdir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle:
-        proc = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-    if proc.returncode in (130, -signal.SIGINT, -signal.SIGTERM):
+        proc = TRAINERS.start([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+        code = TRAINERS.wait(proc)
+    if code in INTERRUPTED:
         raise CellInterruptedError
-    if proc.returncode != 0:
-        return f"failed (exit {proc.returncode}, see {log})", None
+    if code != 0:
+        return f"failed (exit {code}, see {log})", None
     curve, success = read_curve(logdir), read_curve(logdir, "charts/success_rate_100")
     spec = cell.spec
     record = {
@@ -219,9 +260,14 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
     return "done", record
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
-    """Run the cells, ``jobs`` at a time. Ctrl-C (or a cell interrupted by a signal) lets the running
-    cells save their checkpoints and starts no new one; the same command then resumes."""
+    """Run the cells, ``jobs`` at a time. Ctrl-C or SIGTERM, to the suite or its process group (or a
+    cell interrupted by a signal), lets the running cells save their checkpoints and starts no new
+    one; the same command then resumes."""
     threads = max(1, 2 // jobs) if jobs > 1 else 2
     total, start = len(cells), time.monotonic()
     stopping = threading.Event()
@@ -242,13 +288,17 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         return record is not None
 
     pool = ThreadPoolExecutor(max_workers=jobs)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         done = list(pool.map(one, enumerate(cells)))
     except KeyboardInterrupt:
         stopping.set()
-        pool.shutdown(wait=True, cancel_futures=True)  # the running cells save and exit on the same Ctrl-C
+        TRAINERS.stop()  # a Ctrl-C already reached them; a signal to the suite alone did not
+        pool.shutdown(wait=True, cancel_futures=True)  # the running cells save and exit
         print("interrupted: the same command resumes", flush=True)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     pool.shutdown()
     if stopping.is_set():
         print("interrupted: the same command resumes", flush=True)

@@ -166,7 +166,8 @@ def suite(tmp_path, *args, **kwargs):
 @pytest.mark.slow
 def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     (tmp_path / "suites.yaml").write_text(TINY)
-    # Interrupt the first cell as soon as it logs, as Ctrl-C would: it saves a checkpoint and exits.
+    # Interrupt the suite alone (as `kill PID` or a scheduler would) as soon as the first cell logs: the
+    # suite passes the stop to its trainer, which saves a checkpoint and exits; no process is left.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
                              "--suites", str(tmp_path / "suites.yaml"), "--work", str(tmp_path / "work"),
@@ -177,8 +178,10 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
         deadline = time.monotonic() + 120
         while not (first / "metrics.jsonl").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=120) == 130  # the running cell saved; no new cell started
+        with pytest.raises(ProcessLookupError):  # the trainer exited with the suite: no orphan
+            os.killpg(proc.pid, 0)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
