@@ -168,7 +168,9 @@ class AgentConfig:
     a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
-    cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T)."""
+    cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
+    default: once a policy is right it blows the advantages' noise up to unit size and can pull the
+    policy back off (docs/AGENTS.md)."""
     discount: float = 0.99
     """Per-step discount gamma."""
     baseline_cost: float = 0.5
