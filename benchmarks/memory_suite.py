@@ -186,24 +186,22 @@ INTERRUPTED = (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signa
 
 
 class Trainers:
-    """The running cells' trainer processes. ``stop()`` sends each one SIGINT (it saves a checkpoint and
-    exits) and every trainer started after it at once, so a signal that reaches the suite alone
+    """One suite's running trainer processes. ``stop()`` sends each one SIGINT (it saves a checkpoint and
+    exits), and every trainer started after it at once, so a signal that reaches the suite alone
     (``kill PID``, a scheduler's SIGTERM) stops the cells too instead of leaving them running."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen] = set()
-        self.stopping = False
+        self._stopping = False
 
-    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+    def run(self, command: list[str], **kwargs) -> int:
+        """``subprocess.run`` of one trainer that ``stop()`` can reach; its exit status."""
         with self._lock:
             proc = subprocess.Popen(command, **kwargs)
             self._running.add(proc)
-            if self.stopping:
+            if self._stopping:
                 proc.send_signal(signal.SIGINT)
-        return proc
-
-    def wait(self, proc: subprocess.Popen) -> int:
         code = proc.wait()
         with self._lock:
             self._running.discard(proc)
@@ -211,18 +209,17 @@ class Trainers:
 
     def stop(self) -> None:
         with self._lock:
-            self.stopping = True
+            self._stopping = True
             for proc in self._running:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGINT)
 
 
-TRAINERS = Trainers()
-
-
-def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, dict | None]:
+def run_cell(cell: Cell, work: Path, results: Path, threads: int,
+             trainers: Trainers) -> tuple[str, dict | None]:
     """Train one cell (resuming it if it was interrupted) and write its result; ``(status, record)``.
-    Raises ``CellInterruptedError`` when the trainer stopped on SIGINT or SIGTERM."""
+    The trainer runs under ``trainers``. Raises ``CellInterruptedError`` when it stopped on SIGINT or
+    SIGTERM."""
     out = results / cell.key.with_suffix(".json")
     if out.exists():
         return "skipped", json.loads(out.read_text())
@@ -233,8 +230,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int) -> tuple[str, 
     log = logdir.parent / f"{logdir.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as handle:
-        proc = TRAINERS.start([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
-        code = TRAINERS.wait(proc)
+        code = trainers.run([sys.executable, *command], cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
     if code in INTERRUPTED:
         raise CellInterruptedError
     if code != 0:
@@ -270,14 +266,15 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
     one; the same command then resumes."""
     threads = max(1, 2 // jobs) if jobs > 1 else 2
     total, start = len(cells), time.monotonic()
-    stopping = threading.Event()
+    stopping = threading.Event()  # start no new cell
+    trainers = Trainers()
 
     def one(index_cell) -> bool:
         index, cell = index_cell
         if stopping.is_set():
             return False
         try:
-            status, record = run_cell(cell, work, results, threads)
+            status, record = run_cell(cell, work, results, threads, trainers)
         except CellInterruptedError:
             stopping.set()
             status, record = "interrupted (checkpoint saved)", None
@@ -293,7 +290,7 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         done = list(pool.map(one, enumerate(cells)))
     except KeyboardInterrupt:
         stopping.set()
-        TRAINERS.stop()  # a Ctrl-C already reached them; a signal to the suite alone did not
+        trainers.stop()  # a Ctrl-C already reached them; a signal to the suite alone did not
         pool.shutdown(wait=True, cancel_futures=True)  # the running cells save and exit
         print("interrupted: the same command resumes", flush=True)
         return 130
