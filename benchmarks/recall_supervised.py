@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -66,8 +67,8 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     env_id = "ShuffledCueRecall-v0" if args.shuffled else "CueRecall-v0"
     env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
     c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
-                   input_norm=args.input_norm)
-    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size)
+                   input_norm=args.input_norm, head_size=args.head_size)
+    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **args.core_options)
     model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     T, B = args.delay + 2, args.batch
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=False, help="true | false (default false, as every row measured)")
     parser.add_argument("--input-norm", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=False, help="true | false (default false, as every row measured)")
+    parser.add_argument("--core-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a core option (e.g. refine_bias=zero), repeatable")
+    parser.add_argument("--head-size", type=int, default=0, help="hidden layer of the heads (0: linear)")
     parser.add_argument("--random-actions", action="store_true",
                         help="feed uniform random previous actions, as a policy at chance would, not zeros")
     parser.add_argument("--bandit", action="store_true",
@@ -133,10 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bandit and args.bandit_regression:
         parser.error("--bandit and --bandit-regression are two ways to learn the same feedback: pick one")
+    args.core_options = {}
+    for pair in args.core_option:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--core-option expects key=value, got {pair!r}")
+        args.core_options[key] = yaml.safe_load(value)
+    try:  # an unknown core or core option: make_core's one-line message, no traceback
+        make_core(args.core, 8, args.hidden_size, **args.core_options)
+    except ValueError as error:
+        parser.error(str(error))
     torch.set_num_threads(args.threads)
+    options = f" {args.core_options}" if args.core_options else ""
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
-    print(f"{task}; {args.core} {args.hidden_size}, observation_gate {args.observation_gate}, "
-          f"input_norm {args.input_norm}, {'random' if args.random_actions else 'zero'} previous actions, "
+    print(f"{task}; {args.core} {args.hidden_size}{options}, observation_gate {args.observation_gate}, "
+          f"input_norm {args.input_norm}, head {args.head_size or 'linear'}, "
+          f"{'random' if args.random_actions else 'zero'} previous actions, "
           f"lr {args.learning_rate}, {args.batch} episodes per step"
           + (f", bandit feedback (REINFORCE, entropy cost {args.entropy_cost})" if args.bandit else "")
           + (", bandit feedback learnt by regression" if args.bandit_regression else ""),

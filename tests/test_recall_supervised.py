@@ -3,6 +3,7 @@ episode batches it builds hold the right answers."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmarks.recall_supervised import episodes, main
@@ -42,3 +43,22 @@ def test_bandit_feedback_learnt_by_regression_learns_a_short_recall(capsys):
     out = capsys.readouterr().out.splitlines()
     assert "bandit feedback learnt by regression" in out[0]
     assert out[-1].startswith("seed 0: accuracy >= 0.95 after "), out[-1]
+
+
+def test_core_options_and_a_hidden_head_reach_the_network(capsys):
+    assert main(["--delay", "1", "--num-cues", "2", "--core-option", "refine_bias=zero", "--head-size", "8",
+                 "--max-episodes", "20000", "--batch", "32", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "ur_lstm 128 {'refine_bias': 'zero'}" in out[0] and "head 8" in out[0], out[0]
+    assert out[-1].startswith("seed 0: accuracy >= 0.95 after "), out[-1]
+
+
+def test_a_bad_core_option_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--core-option", "refine_bias=sideways", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "refine_bias" in err and "sideways" in err, err
+    with pytest.raises(SystemExit):
+        main(["--core-option", "refine_bias", "--seeds", "0"])
+    assert "expects key=value" in capsys.readouterr().err
