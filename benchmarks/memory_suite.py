@@ -35,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +256,10 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
     return "done", record
 
 
+#: Seconds between the suite's checks for a signal while cells run.
+WAKE_S = 0.5
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -285,9 +289,15 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         return record is not None
 
     pool = ThreadPoolExecutor(max_workers=jobs)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Installed explicitly: a suite started in the background of a script inherits SIGINT ignored.
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        done = list(pool.map(one, enumerate(cells)))
+        futures = [pool.submit(one, index_cell) for index_cell in enumerate(cells)]
+        # Wait in short slices: Python runs a signal's handler only in the main thread between
+        # bytecodes, and an untimed wait on the cells can sleep through it until a cell ends.
+        while wait(futures, timeout=WAKE_S).not_done:
+            pass
+        done = [future.result() for future in futures]
     except KeyboardInterrupt:
         stopping.set()
         trainers.stop()  # a Ctrl-C already reached them; a signal to the suite alone did not
@@ -295,7 +305,8 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         print("interrupted: the same command resumes", flush=True)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     pool.shutdown()
     if stopping.is_set():
         print("interrupted: the same command resumes", flush=True)

@@ -155,6 +155,49 @@ tiny:
 """
 
 
+LONG = """
+tiny:
+  seeds: [0, 1]
+  cores: [mlp]
+  tasks:
+    Recall: {config: recall_easy, options: {num_envs: 2, unroll_length: 10, hidden_size: 16,
+             torso_size: 16, runtime: sync, log_every_s: 0.2}, total_frames: 100000000, threshold: 0.9}
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_stops_a_suite_of_long_cells_at_once(tmp_path):
+    """Two cells of a budget that would take hours, started as a script's background job (SIGINT
+    ignored): a SIGINT to the suite alone stops both cells within seconds, each with a checkpoint, and
+    leaves no process. (The suite waits on its cells in short slices: an untimed wait slept through a
+    signal until a cell ended, and an inherited SIG_IGN made SIGINT do nothing.)"""
+    (tmp_path / "suites.yaml").write_text(LONG)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def ignore_sigint():
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
+                             "--suites", str(tmp_path / "suites.yaml"), "--work", str(tmp_path / "work"),
+                             "--results", str(tmp_path / "results"), "--jobs", "2"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=ignore_sigint)
+    cells = [tmp_path / "work" / "tiny" / "Recall" / "mlp" / f"seed{seed}" for seed in (0, 1)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all((c / "metrics.jsonl").exists() for c in cells) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert all((c / "checkpoints" / "latest.pt").exists() for c in cells)
+
+
 def suite(tmp_path, *args, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_suite.py"), "tiny",
