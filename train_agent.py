@@ -74,7 +74,7 @@ from configs import (
     presets,
     safe_yaml,
 )
-from cores import make_core
+from cores import make_core, with_defaults
 from cores.memory import retain_freed_memory
 from envs import Episode, make_env, make_vector_env
 
@@ -239,7 +239,8 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     c = config.core
-    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **c.core_options)
+    options = with_defaults(c.core, c.core_options, refine_bias=c.refine_bias)
+    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **options)
     return ActorCritic.build(description, num_actions, core_factory, **c.network_options(),
                              action_value_head=config.agent.action_value_cost > 0)
 

@@ -8,7 +8,8 @@
 The network of ``train_agent.py`` (torso, core, heads: ``ActorCritic.build`` with the config's
 network options) reads whole ``CueRecall`` episodes and is trained with the cross-entropy of its
 policy logits at the query step against the right answer, by Adam, one batch of fresh episodes per
-step. It reports the episodes seen until the batch accuracy first reached ``--target``. The previous
+step. It reports the episodes seen until the batch accuracy first reached ``--target``. The core
+gets the program's ``refine_bias`` unless ``--core-option refine_bias=...`` says otherwise. The previous
 action fed to the core is zero, or with ``--random-actions`` uniformly random as an RL policy at
 chance feeds it (the previous reward is zero: before the query there is none). With ``--bandit`` the
 loss is REINFORCE at the query instead of the cross-entropy: one sampled answer per episode, reward 1
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from agents.networks import ActorCritic  # noqa: E402
 from configs import CoreConfig  # noqa: E402
-from cores import make_core  # noqa: E402
+from cores import make_core, with_defaults  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
 
@@ -68,7 +69,8 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
     c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
                    input_norm=args.input_norm, head_size=args.head_size)
-    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **args.core_options)
+    options = with_defaults(c.core, args.core_options, refine_bias=c.refine_bias)  # the program's
+    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **options)
     model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     T, B = args.delay + 2, args.batch

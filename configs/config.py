@@ -25,6 +25,7 @@ AGENTS = ("impala", "a2c")  # agents.learner.AGENTS
 OPTIMIZERS = ("adam", "rmsprop")  # agents.learner.OPTIMIZERS
 LR_SCHEDULES = ("constant", "linear")
 RUNTIMES = ("sync", "async", "ray")  # agents.runtimes.RUNTIMES
+REFINE_BIASES = ("neg_forget", "zero")  # cores.gates.REFINE_BIASES
 MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; the offsets added per actor and update stay below
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -109,6 +110,12 @@ class CoreConfig:
     """Core output size."""
     core_options: dict = field(default_factory=dict)
     """Options of the core (e.g. num_layers, gate_init, t_max)."""
+    refine_bias: str = "neg_forget"
+    """How the refine gate of the UR cores starts: neg_forget (r = sigmoid(P_r - b_f), r0mainK's reading
+    of the paper's pseudo-code; the effective gate then starts near 2f - 3f^2 + 2f^3, about half of
+    each UGI timescale) | zero (state-spaces' form: r near 1/2, the effective gate near UGI's f; learns
+    a delayed comparison 2-3x faster, docs/AGENTS.md). Given to every core that takes a refine_bias
+    option (``cores.with_defaults``); a --core-option refine_bias wins."""
     torso_size: int = 128
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
     head_size: int = 0
@@ -133,6 +140,7 @@ class CoreConfig:
                and self.head_size >= 0, f"head_size must be an integer >= 0, got {self.head_size!r}")
         _check(isinstance(self.core_options, dict),
                f"core_options must be a mapping, got {self.core_options!r}")
+        _choice("refine_bias", self.refine_bias, REFINE_BIASES)
         _check(isinstance(self.observation_gate, bool),
                f"observation_gate must be true or false, got {self.observation_gate!r}")
         _check(isinstance(self.input_norm, bool),
@@ -399,9 +407,11 @@ def load_config(path: str | Path) -> TrainConfig:
 
 #: Fields added to the config after runs were first saved, with the value every run saved without them
 #: trained with (the program's defaults until 2026-12-01: one optimiser step per batch, no observation
-#: gate, input LayerNorm or action-value head). Their defaults changed on 2026-12-02, so filling them
+#: gate, input LayerNorm or action-value head; refine_bias, added 2026-12-02, with the value the cores
+#: had by themselves). Their defaults changed on 2026-12-02 (refine_bias's may change), so filling them
 #: with today's would build another network (and optimiser) than the run's checkpoint holds.
-ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0}
+ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
+                "refine_bias": "neg_forget"}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

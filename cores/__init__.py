@@ -13,7 +13,7 @@ from .lru import LRUCore, LRUState
 from .lstm import LSTMCore, LSTMState
 from .min_rnn import MinGRUCore, MinLSTMCore, MinRNNState
 from .mlp import MLPCore
-from .registry import CORES, available_cores, make_core, register_core
+from .registry import CORES, available_cores, make_core, register_core, with_defaults
 from .scan import linear_scan
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "rebuild_state",
     "register_core",
     "select_state",
+    "with_defaults",
 ]

@@ -81,6 +81,18 @@ def make_core(name: str, input_size: int, hidden_size: int, **options: Any) -> C
     return cls(input_size, hidden_size, **{**preset, **options})
 
 
+def with_defaults(name: str, options: dict[str, Any], **defaults: Any) -> dict[str, Any]:
+    """``options`` plus each of ``defaults`` (the program's, e.g. ``refine_bias``) that core ``name``
+    names in its constructor and ``options`` does not set. A ``**kwargs`` catch-all does not count:
+    nothing is passed to a core on a guess. An unknown name adds nothing (``make_core`` says why)."""
+    try:
+        cls = _import_core(name) if ":" in name else CORES[name][0]
+    except (KeyError, ValueError):
+        return dict(options)
+    params = inspect.signature(cls.__init__).parameters
+    return {**{k: v for k, v in defaults.items() if k in params}, **options}
+
+
 def _import_core(path: str) -> type[Core]:
     module_name, _, class_name = path.partition(":")
     try:

@@ -55,6 +55,7 @@ def test_field_names_are_unique_and_documented():
         ({"epochs": -1}, "epochs must be an integer >= 0 \\(0: the agent.s default\\), got -1"),
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
+        ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):
@@ -144,6 +145,7 @@ def test_the_choices_a_config_allows_are_the_ones_the_code_implements():
     """configs imports nothing of ours, so each choice is listed twice; these must agree."""
     import agents.learner
     import agents.runtimes
+    import cores.gates
     import envs.vector
     from configs import config
 
@@ -151,6 +153,7 @@ def test_the_choices_a_config_allows_are_the_ones_the_code_implements():
     assert config.BACKENDS == envs.vector.BACKENDS
     assert config.AGENTS == agents.learner.AGENTS
     assert config.OPTIMIZERS == agents.learner.OPTIMIZERS
+    assert config.REFINE_BIASES == cores.gates.REFINE_BIASES
     for name in config.OPTIMIZERS:
         agents.learner.make_optimizer(name, [torch.zeros(1, requires_grad=True)], 1e-3)
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
@@ -169,5 +172,6 @@ def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with
     config = load_run_config(path)
     assert (config.core.observation_gate, config.core.input_norm) == (False, False)
     assert (config.agent.epochs, config.agent.action_value_cost) == (1, 0.0)
+    assert config.core.refine_bias == "neg_forget"
     path.write_text(yaml.safe_dump(TrainConfig().to_dict()))  # a run saved today keeps what it says
     assert load_run_config(path) == TrainConfig()

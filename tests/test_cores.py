@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from cores import Core, available_cores, make_core, map_state, rebuild_state, select_state
+from cores import Core, available_cores, make_core, map_state, rebuild_state, select_state, with_defaults
 
 F, H, B, T = 5, 6, 3, 8
 
@@ -280,3 +280,21 @@ def test_wrong_state_shape_is_a_clear_error():
     core = make_core("ur_lstm", F, H)
     with pytest.raises(ValueError, match=r"state must be 2 tensor\(s\) \(h, c\) of shape \[3, 1, 6\]"):
         core.step(torch.randn(B, F), core.initial_state(B + 1))
+
+
+def test_with_defaults_gives_the_program_defaults_only_to_cores_that_take_them():
+    """The trainer's refine_bias reaches every core that names it, never one that does not (mlp, lru,
+    a user core), and a core option the user gave wins."""
+    for name in ("ur_lstm", "lstm", "ur_gru", "ur_min_gru", "ur_min_lstm"):
+        assert with_defaults(name, {}, refine_bias="zero") == {"refine_bias": "zero"}
+    for name in ("mlp", "lru", "goru", USER_CORE):
+        assert with_defaults(name, {"x": 1}, refine_bias="zero") == {"x": 1}
+    assert with_defaults("ur_lstm", {"refine_bias": "neg_forget"}, refine_bias="zero") == {
+        "refine_bias": "neg_forget"}
+    assert with_defaults("ur_lstn", {}, refine_bias="zero") == {}  # make_core names the typo
+    zero = make_core("ur_lstm", F, H, **with_defaults("ur_lstm", {}, refine_bias="zero"))
+    default = make_core("ur_lstm", F, H)
+    sl = default.layers[0].layout.slices
+    assert torch.equal(zero.layers[0].effective_bias()[sl["r"]], zero.layers[0].bias[sl["r"]])
+    assert torch.allclose(default.layers[0].effective_bias()[sl["r"]],
+                          default.layers[0].bias[sl["r"]] - default.layers[0].bias[sl["f"]])

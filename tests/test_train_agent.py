@@ -168,6 +168,19 @@ def test_resume_refuses_to_change_the_model(tmp_path):
     assert result.returncode == 2 and "resuming it can change only" in result.stderr
 
 
+def test_the_refine_bias_is_part_of_the_run(tmp_path):
+    """--refine-bias is saved with the run, and a resume may not change it (the checkpoint's refine
+    gate was trained from that start); a preset that states it still takes a core without a refine
+    gate (mlp)."""
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "200", "--refine-bias", "zero", "--logdir", str(logdir))
+    assert "refine_bias: zero" in (logdir / "config.yaml").read_text()
+    result = run("--logdir", str(logdir), "--refine-bias", "neg_forget", check=False)
+    assert result.returncode == 2 and "not refine_bias" in result.stderr, result.stderr
+    run("--config", "recall_easy", "--core", "mlp", "--total-frames", "200", "--num-envs", "2",
+        "--threads", "1", "--logdir", str(tmp_path / "mlp"))
+
+
 def test_the_same_preset_command_resumes(tmp_path):
     preset = tmp_path / "mine.yaml"
     logdir = tmp_path / "run"
