@@ -150,7 +150,8 @@ class CoreConfig:
 
     def network_options(self) -> dict:
         """The fields that shape the network around the core: keyword arguments of
-        ``agents.networks.ActorCritic.build`` (the rest, core/hidden_size/core_options, make the core)."""
+        ``agents.networks.ActorCritic.build`` (the rest, core/hidden_size/core_options/refine_bias, make
+        the core)."""
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
                 "head_size": self.head_size, "observation_gate": self.observation_gate,
                 "input_norm": self.input_norm}

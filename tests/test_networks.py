@@ -115,7 +115,7 @@ def test_hidden_head_layer_is_shared_and_linear_heads_keep_their_parameter_names
 def test_every_network_field_of_the_core_config_reaches_the_network():
     """A CoreConfig field either makes the core or is one of its network options, and
     ``ActorCritic.build`` takes those options as they are."""
-    core_fields = {"core", "hidden_size", "core_options"}
+    core_fields = {"core", "hidden_size", "core_options", "refine_bias"}
     config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False, observation_gate=True,
                         input_norm=True)
     options = config.network_options()
