@@ -69,12 +69,13 @@ from configs import (
     TrainConfig,
     field_docs,
     field_owners,
+    key_values,
     load_config,
     load_run_config,
     presets,
     safe_yaml,
 )
-from cores import make_core, with_defaults
+from cores import core_factory
 from cores.memory import retain_freed_memory
 from envs import Episode, make_env, make_vector_env
 
@@ -133,16 +134,6 @@ def _boolean(text: str) -> bool:
     return value
 
 
-def _key_values(pairs: list[str] | None, flag: str) -> dict:
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} expects key=value, got {pair!r}")
-        out[key] = safe_yaml(value, f"{flag} {key}")
-    return out
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=prog(), description=__doc__.splitlines()[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -195,8 +186,8 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     """
     preset = load_config(args.config) if args.config else TrainConfig()
     requested = preset.with_overrides(overrides)
-    core_options = _key_values(args.core_option, "--core-option")
-    env_options = _key_values(args.env_option, "--env-option")
+    core_options = key_values(args.core_option, "--core-option")
+    env_options = key_values(args.env_option, "--env-option")
     if core_options:
         requested = requested.with_overrides(
             {"core_options": {**requested.core.core_options, **core_options}})
@@ -239,9 +230,8 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     c = config.core
-    options = with_defaults(c.core, c.core_options, refine_bias=c.refine_bias)
-    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **options)
-    return ActorCritic.build(description, num_actions, core_factory, **c.network_options(),
+    factory = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
+    return ActorCritic.build(description, num_actions, factory, **c.network_options(),
                              action_value_head=config.agent.action_value_cost > 0)
 
 

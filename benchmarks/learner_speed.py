@@ -17,7 +17,7 @@ from agents.networks import ActorCritic
 from agents.rollout import Unroll
 from agents.runtime_sync import SyncRuntime
 from configs import TrainConfig
-from cores import make_core, with_defaults
+from cores import core_factory
 from envs import make_vector_env
 
 
@@ -28,9 +28,8 @@ def build_agent(config: TrainConfig):
     factory = functools.partial(_make_env, config.env)
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
-    options = with_defaults(c.core, c.core_options, refine_bias=c.refine_bias)
-    core_factory = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **options)
-    model = ActorCritic.build(probe.observation_description, num_actions, core_factory,
+    factory = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
+    model = ActorCritic.build(probe.observation_description, num_actions, factory,
                               **c.network_options())
     probe.close()
     return model, factory

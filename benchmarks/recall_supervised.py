@@ -27,20 +27,18 @@ budget of 60k.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.networks import ActorCritic  # noqa: E402
-from configs import CoreConfig  # noqa: E402
-from cores import make_core, with_defaults  # noqa: E402
+from configs import CoreConfig, key_values  # noqa: E402
+from cores import core_factory  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
 
@@ -69,8 +67,7 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
     c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
                    input_norm=args.input_norm, head_size=args.head_size)
-    options = with_defaults(c.core, args.core_options, refine_bias=c.refine_bias)  # the program's
-    core = functools.partial(make_core, c.core, hidden_size=c.hidden_size, **options)
+    core = core_factory(c.core, c.hidden_size, args.core_options, refine_bias=c.refine_bias)
     model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
     T, B = args.delay + 2, args.batch
@@ -139,15 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bandit and args.bandit_regression:
         parser.error("--bandit and --bandit-regression are two ways to learn the same feedback: pick one")
-    args.core_options = {}
-    for pair in args.core_option:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            parser.error(f"--core-option expects key=value, got {pair!r}")
-        args.core_options[key] = yaml.safe_load(value)
-    try:  # an unknown core or core option: make_core's one-line message, no traceback
-        make_core(args.core, 8, args.hidden_size, **args.core_options)
-    except ValueError as error:
+    try:  # a malformed pair, an unknown core or core option: one line, no traceback
+        args.core_options = key_values(args.core_option, "--core-option")
+        core_factory(args.core, args.hidden_size, args.core_options, refine_bias=CoreConfig.refine_bias)(8)
+    except ValueError as error:  # ConfigError is one
         parser.error(str(error))
     torch.set_num_threads(args.threads)
     options = f" {args.core_options}" if args.core_options else ""

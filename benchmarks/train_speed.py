@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from configs.config import ADDED_FIELDS, as_flags  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
-#: One optimiser step per batch, no observation gate, input LayerNorm or action-value head (the
-#: program's defaults until 2026-12-01): the agent the speed pages measured. The defaults since
-#: 2026-12-02 add all four (impala then takes 3 optimiser steps per batch).
+#: One optimiser step per batch, no observation gate, input LayerNorm or action-value head, the refine
+#: gate's -b_f start (the program's defaults until 2026-12-01): the agent the speed pages measured. The
+#: defaults since 2026-12-02 add the first four (impala then takes 3 optimiser steps per batch).
 ONE_STEP_AGENT = ADDED_FIELDS
 
 

@@ -53,6 +53,17 @@ def safe_yaml(text: str, what: str) -> Any:
         raise ConfigError(f"{what} is not valid YAML: {first}") from None
 
 
+def key_values(pairs: list[str] | None, flag: str) -> dict:
+    """``["delay=30", "fixed_pads=false"]`` -> ``{"delay": 30, "fixed_pads": False}``, each value read as
+    YAML (``safe_yaml``), for ``--env-option``/``--core-option`` style flags. Raises ``ConfigError``."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        _check(bool(sep and key), f"{flag} expects key=value, got {pair!r}")
+        out[key] = safe_yaml(value, f"{flag} {key}")
+    return out
+
+
 #: Field annotation -> (accepted Python types, how the error names them)
 _FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"),
                 "str": ((str,), "a string"), "bool": ((bool,), "true or false"), "dict": ((dict,), "a mapping")}
@@ -408,9 +419,10 @@ def load_config(path: str | Path) -> TrainConfig:
 
 #: Fields added to the config after runs were first saved, with the value every run saved without them
 #: trained with (the program's defaults until 2026-12-01: one optimiser step per batch, no observation
-#: gate, input LayerNorm or action-value head; refine_bias, added 2026-12-02, with the value the cores
-#: had by themselves). Their defaults changed on 2026-12-02 (refine_bias's may change), so filling them
-#: with today's would build another network (and optimiser) than the run's checkpoint holds.
+#: gate, input LayerNorm or action-value head; and the refine gate's -b_f start, which the cores had by
+#: themselves before refine_bias became a field on 2026-12-02). The first four defaults changed on
+#: 2026-12-02 and refine_bias's may: filling them with today's would build another network (and
+#: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
                 "refine_bias": "neg_forget"}
 

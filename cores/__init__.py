@@ -13,7 +13,7 @@ from .lru import LRUCore, LRUState
 from .lstm import LSTMCore, LSTMState
 from .min_rnn import MinGRUCore, MinLSTMCore, MinRNNState
 from .mlp import MLPCore
-from .registry import CORES, available_cores, make_core, register_core, with_defaults
+from .registry import CORES, available_cores, core_factory, make_core, register_core, with_defaults
 from .scan import linear_scan
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "MinRNNState",
     "State",
     "available_cores",
+    "core_factory",
     "linear_scan",
     "make_core",
     "map_state",

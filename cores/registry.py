@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import inspect
 import math
@@ -91,6 +92,13 @@ def with_defaults(name: str, options: dict[str, Any], **defaults: Any) -> dict[s
         return dict(options)
     params = inspect.signature(cls.__init__).parameters
     return {**{k: v for k, v in defaults.items() if k in params}, **options}
+
+
+def core_factory(name: str, hidden_size: int, options: dict[str, Any], **defaults: Any):
+    """``input_size -> Core``: ``make_core`` of ``name`` with ``options`` and those of the program's
+    ``defaults`` the core takes (``with_defaults``); what ``agents.networks.ActorCritic.build`` wants."""
+    return functools.partial(make_core, name, hidden_size=hidden_size,
+                             **with_defaults(name, options, **defaults))
 
 
 def _import_core(path: str) -> type[Core]:
