@@ -28,9 +28,8 @@ def build_agent(config: TrainConfig):
     factory = functools.partial(_make_env, config.env)
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
-    factory = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
-    model = ActorCritic.build(probe.observation_description, num_actions, factory,
-                              **c.network_options())
+    core = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
+    model = ActorCritic.build(probe.observation_description, num_actions, core, **c.network_options())
     probe.close()
     return model, factory
 
