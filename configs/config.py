@@ -121,11 +121,12 @@ class CoreConfig:
     """Core output size."""
     core_options: dict = field(default_factory=dict)
     """Options of the core (e.g. num_layers, gate_init, t_max)."""
-    refine_bias: str = "neg_forget"
-    """How the refine gate of the UR cores starts: neg_forget (r = sigmoid(P_r - b_f), r0mainK's reading
-    of the paper's pseudo-code; the effective gate then starts near 2f - 3f^2 + 2f^3, about half of
-    each UGI timescale) | zero (state-spaces' form: r near 1/2, the effective gate near UGI's f; learns
-    a delayed comparison 2-3x faster, docs/AGENTS.md). Given to every core that takes a refine_bias
+    refine_bias: str = "zero"
+    """How the refine gate of the UR cores starts: zero (state-spaces' form: r near 1/2, the effective
+    gate near UGI's f; the default since 2026-12-02, it learns a delayed comparison 2-3x faster,
+    docs/AGENTS.md) | neg_forget (r = sigmoid(P_r - b_f), r0mainK's reading of the paper's pseudo-code
+    and what the cores do when made without the option; the effective gate then starts near
+    2f - 3f^2 + 2f^3, about half of each UGI timescale). Given to every core that takes a refine_bias
     option (``cores.with_defaults``); a --core-option refine_bias wins."""
     torso_size: int = 128
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
@@ -420,8 +421,8 @@ def load_config(path: str | Path) -> TrainConfig:
 #: Fields added to the config after runs were first saved, with the value every run saved without them
 #: trained with (the program's defaults until 2026-12-01: one optimiser step per batch, no observation
 #: gate, input LayerNorm or action-value head; and the refine gate's -b_f start, which the cores had by
-#: themselves before refine_bias became a field on 2026-12-02). The first four defaults changed on
-#: 2026-12-02 and refine_bias's may: filling them with today's would build another network (and
+#: themselves before refine_bias became a field on 2026-12-02). All five defaults changed on
+#: 2026-12-02: filling them with today's would build another network (and
 #: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
                 "refine_bias": "neg_forget"}
