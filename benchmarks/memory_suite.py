@@ -264,6 +264,12 @@ def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
+def _already_stopping(_signum, _frame):
+    # A second Ctrl-C or SIGTERM while the cells save must not abandon them halfway (it raised out of
+    # the shutdown below with a traceback, and the suite's exit status no longer said "interrupted").
+    print("stopping: the running cells are saving their checkpoints", flush=True)
+
+
 def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
     """Run the cells, ``jobs`` at a time. Ctrl-C or SIGTERM, to the suite or its process group (or a
     cell interrupted by a signal), lets the running cells save their checkpoints and starts no new
@@ -299,6 +305,8 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
             pass
         done = [future.result() for future in futures]
     except KeyboardInterrupt:
+        for signum in previous:
+            signal.signal(signum, _already_stopping)
         stopping.set()
         trainers.stop()  # a Ctrl-C already reached them; a signal to the suite alone did not
         pool.shutdown(wait=True, cancel_futures=True)  # the running cells save and exit

@@ -169,8 +169,9 @@ tiny:
 def test_a_signal_stops_a_suite_of_long_cells_at_once(tmp_path):
     """Two cells of a budget that would take hours, started as a script's background job (SIGINT
     ignored): a SIGINT to the suite alone stops both cells within seconds, each with a checkpoint, and
-    leaves no process. (The suite waits on its cells in short slices: an untimed wait slept through a
-    signal until a cell ended, and an inherited SIG_IGN made SIGINT do nothing.)"""
+    leaves no process; a SIGTERM while they save changes nothing. (The suite waits on its cells in
+    short slices: an untimed wait slept through a signal until a cell ended, and an inherited SIG_IGN
+    made SIGINT do nothing; a second signal raised out of the wait for the saving cells.)"""
     (tmp_path / "suites.yaml").write_text(LONG)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -188,6 +189,8 @@ def test_a_signal_stops_a_suite_of_long_cells_at_once(tmp_path):
         while not all((c / "metrics.jsonl").exists() for c in cells) and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.2)  # the suite is waiting for its cells to save: an impatient second signal
+        os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 130
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)
