@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from cores.base import Core, State, select_state
 from cores.cache import InferenceCache
 
+from .view_match import ViewMatch
+
 
 class MiniGridImageEncoder(nn.Module):
     """Symbolic ``[N, W, H, 3]`` grid -> ``[N, out_size]`` features. Each cell is embedded as the sum of
@@ -153,7 +155,9 @@ class ActorCritic(nn.Module):
     With ``head_size > 0`` the heads share one hidden ReLU layer of that size on the core's output;
     with 0 they are linear in it. ``observation_gate`` multiplies the core's output by ``1 + W f``
     (``f`` this step's torso features) before the heads; ``input_norm`` puts a LayerNorm on the core's
-    input.
+    input; ``view_match`` has the heads also read one score per element in view (image cell,
+    multi-discrete slot) for how well it matches a query from the core's output
+    (``agents.view_match``; nothing where the observation has no such elements).
 
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the
@@ -163,7 +167,7 @@ class ActorCritic(nn.Module):
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
                  torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
                  observation_gate: bool = False, input_norm: bool = False,
-                 action_value_head: bool = False):
+                 action_value_head: bool = False, view_match: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -187,14 +191,17 @@ class ActorCritic(nn.Module):
         if self.observation_gate is not None:
             nn.init.zeros_(self.observation_gate.weight)
             nn.init.zeros_(self.observation_gate.bias)
+        match = ViewMatch(description, core.output_size) if view_match else None
+        self.view_match = match if match is not None and match.num_elements > 0 else None
+        read_size = core.output_size + (self.view_match.num_elements if self.view_match is not None else 0)
         if head_size > 0:
-            self.head = nn.Sequential(nn.Linear(core.output_size, head_size), nn.ReLU())
+            self.head = nn.Sequential(nn.Linear(read_size, head_size), nn.ReLU())
         else:
             self.head = nn.Identity()  # no parameters: checkpoints of linear heads are unchanged
-        self.policy = nn.Linear(head_size or core.output_size, num_actions)
-        self.baseline = nn.Linear(head_size or core.output_size, 1)
+        self.policy = nn.Linear(head_size or read_size, num_actions)
+        self.baseline = nn.Linear(head_size or read_size, 1)
         # Q(x, a) beside the policy: trained by regression (agents.losses), unused for acting
-        self.action_value = nn.Linear(head_size or core.output_size, num_actions) if action_value_head else None
+        self.action_value = nn.Linear(head_size or read_size, num_actions) if action_value_head else None
 
     @staticmethod
     def core_input_size(torso_size: int, num_actions: int, previous_inputs: bool = True) -> int:
@@ -204,14 +211,15 @@ class ActorCritic(nn.Module):
     def build(cls, description: dict[str, dict], num_actions: int, core_factory, *,
               torso_size: int = 128, previous_inputs: bool = True,
               head_size: int = 0, observation_gate: bool = False,
-              input_norm: bool = False, action_value_head: bool = False) -> ActorCritic:
+              input_norm: bool = False, action_value_head: bool = False,
+              view_match: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
         The keyword options are ``configs.CoreConfig.network_options()`` and ``action_value_head``
         (an agent with ``action_value_cost > 0``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
-                   observation_gate, input_norm, action_value_head)
+                   observation_gate, input_norm, action_value_head, view_match)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -232,7 +240,8 @@ class ActorCritic(nn.Module):
         flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
         x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
-        return self._heads(y, x.view(T, B, -1), with_action_values=True), state
+        scores = self._match(flat, y.reshape(T * B, -1), (T, B))
+        return self._heads(y, x.view(T, B, -1), scores, with_action_values=True), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
@@ -241,15 +250,25 @@ class ActorCritic(nn.Module):
             state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
         x = self.core_inputs(obs, last_action, last_reward)
         y, state = self.core.step(x, state)
-        return self._heads(y, x), state
+        return self._heads(y, x, self._match(obs, y, (y.shape[0],))), state
 
-    def _heads(self, y: Tensor, x: Tensor, with_action_values: bool = False) -> AgentOutput:
-        """Core output ``y [..., core.output_size]`` and core input ``x [..., core.input_size]`` (its
-        first ``torso_size`` features are the torso's) -> logits ``[..., A]``, values ``[...]`` and,
-        ``with_action_values`` (the learner's unroll; actors do not use them), action values
-        ``[..., A]`` (None without that head)."""
+    def _match(self, obs: dict[str, Tensor], y: Tensor, shape: tuple[int, ...]) -> Tensor | None:
+        """View-match scores ``[*shape, num_elements]`` from ``obs {key: [N, ...]}`` and the core
+        output ``y [N, core.output_size]`` (N = prod(shape)); None without the option."""
+        if self.view_match is None:
+            return None
+        return self.view_match(obs, y).view(*shape, -1)
+
+    def _heads(self, y: Tensor, x: Tensor, scores: Tensor | None = None,
+               with_action_values: bool = False) -> AgentOutput:
+        """Core output ``y [..., core.output_size]``, core input ``x [..., core.input_size]`` (its
+        first ``torso_size`` features are the torso's) and view-match ``scores [..., num_elements]``
+        (or None) -> logits ``[..., A]``, values ``[...]`` and, ``with_action_values`` (the learner's
+        unroll; actors do not use them), action values ``[..., A]`` (None without that head)."""
         if self.observation_gate is not None:
             y = y * (1.0 + self.observation_gate(x[..., : self.torso_size]))
+        if scores is not None:
+            y = torch.cat([y, scores], dim=-1)
         z = self.head(y)
         q = self.action_value(z) if with_action_values and self.action_value is not None else None
         return AgentOutput(self.policy(z), self.baseline(z).squeeze(-1), q)

@@ -66,7 +66,7 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     env_id = "ShuffledCueRecall-v0" if args.shuffled else "CueRecall-v0"
     env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
     c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
-                   input_norm=args.input_norm, head_size=args.head_size)
+                   input_norm=args.input_norm, head_size=args.head_size, view_match=args.view_match)
     core = core_factory(c.core, c.hidden_size, args.core_options, refine_bias=c.refine_bias)
     model = ActorCritic.build(env.observation_description, args.num_cues, core, **c.network_options())
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=False, help="true | false (default false, as every row measured)")
     parser.add_argument("--input-norm", type=lambda s: s.lower() in ("1", "true", "yes"),
                         default=False, help="true | false (default false, as every row measured)")
+    parser.add_argument("--view-match", type=lambda s: s.lower() in ("1", "true", "yes"),
+                        default=False, help="true | false: the heads read view-match scores (default false)")
     parser.add_argument("--core-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a core option (e.g. refine_bias=zero), repeatable")
     parser.add_argument("--head-size", type=int, default=0, help="hidden layer of the heads (0: linear)")
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     options = f" {args.core_options}" if args.core_options else ""
     task = f"{'ShuffledCueRecall' if args.shuffled else 'CueRecall'} delay {args.delay}, {args.num_cues} cues"
     print(f"{task}; {args.core} {args.hidden_size}{options}, observation_gate {args.observation_gate}, "
-          f"input_norm {args.input_norm}, head {args.head_size or 'linear'}, "
+          f"input_norm {args.input_norm}, view_match {args.view_match}, head {args.head_size or 'linear'}, "
           f"{'random' if args.random_actions else 'zero'} previous actions, "
           f"lr {args.learning_rate}, {args.batch} episodes per step"
           + (f", bandit feedback (REINFORCE, entropy cost {args.entropy_cost})" if args.bandit else "")

@@ -142,6 +142,11 @@ class CoreConfig:
     previous_inputs: bool = True
     """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
     without any memory (with them it can tell one step back)."""
+    view_match: bool = False
+    """The heads also read, for each element in view (a MiniGrid image cell, a multi-discrete slot),
+    the dot product of its embedding (weights shared over positions) with a query from the core's
+    output: 'this cell shows what I remember' (agents/view_match.py). No effect on observations
+    without such elements."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -159,6 +164,7 @@ class CoreConfig:
                f"input_norm must be true or false, got {self.input_norm!r}")
         _check(isinstance(self.previous_inputs, bool),
                f"previous_inputs must be true or false, got {self.previous_inputs!r}")
+        _check(isinstance(self.view_match, bool), f"view_match must be true or false, got {self.view_match!r}")
 
     def network_options(self) -> dict:
         """The fields that shape the network around the core: keyword arguments of
@@ -166,7 +172,7 @@ class CoreConfig:
         the core)."""
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
                 "head_size": self.head_size, "observation_gate": self.observation_gate,
-                "input_norm": self.input_norm}
+                "input_norm": self.input_norm, "view_match": self.view_match}
 
 
 @dataclass
@@ -425,7 +431,7 @@ def load_config(path: str | Path) -> TrainConfig:
 #: 2026-12-02: filling them with today's would build another network (and
 #: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
-                "refine_bias": "neg_forget"}
+                "refine_bias": "neg_forget", "view_match": False}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

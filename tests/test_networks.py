@@ -117,14 +117,15 @@ def test_every_network_field_of_the_core_config_reaches_the_network():
     ``ActorCritic.build`` takes those options as they are."""
     core_fields = {"core", "hidden_size", "core_options", "refine_bias"}
     config = CoreConfig(core="mlp", torso_size=24, head_size=8, previous_inputs=False, observation_gate=True,
-                        input_norm=True)
+                        input_norm=True, view_match=True)
     options = config.network_options()
     assert set(options) == {f.name for f in dataclasses.fields(CoreConfig)} - core_fields
     sizes = []
     model = ActorCritic.build(DESCRIPTION, 5, lambda size: sizes.append(size) or make_core("mlp", size, 16),
                               **options)
     assert sizes == [24]  # torso only: no previous action and reward
-    assert model.head[0].weight.shape == (8, 16) and model.torso.mix[0].out_features == 24
+    assert model.head[0].weight.shape == (8, 16 + 49 + 2)  # core output and view-match scores
+    assert model.torso.mix[0].out_features == 24
     assert model.observation_gate.weight.shape == (16, 24)
     assert model.input_norm.normalized_shape == (24,)
     x = model.core_inputs({k: v[0] for k, v in observation(1, 3).items()}, torch.zeros(3), torch.zeros(3))

@@ -1,0 +1,73 @@
+"""View match: for each element of what is in view, how well it matches what the core remembers.
+
+A shuffled recall (the pads of visual match, the candidates of ``ShuffledCueRecall``, the objects at
+MiniGrid-Memory's hallway end) asks which element of the observation equals a remembered one. With the
+torso alone that comparison must be learned separately at every position, because the torso's weights
+are position-specific. Here each element (a MiniGrid image cell, a multi-discrete slot) is embedded
+with weights *shared* over positions, a query is read from the core's output, and their dot product
+is one score per element: "this cell shows what I remember". The heads read the scores beside the
+core's output, so "walk to the cell that matches" is linear in them.
+
+Observation kinds with elements: ``minigrid_image`` (each cell, its object, colour and state embedded
+and summed) and ``multi_discrete`` (each slot, one table shared by the slots). Other kinds have none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+EMBED_SIZE = 16
+
+
+class ViewMatch(nn.Module):
+    """``(obs {key: [N, ...]}, y [N, core_size]) -> scores [N, num_elements]``.
+
+    ``num_elements`` sums the elements of every observation key with any (49 for a 7x7 image, K for a
+    K-slot multi-discrete), in the sorted order of the keys; zero if there are none (the module is
+    then a no-op the caller can skip)."""
+
+    def __init__(self, description: dict[str, dict], core_size: int):
+        super().__init__()
+        self.keys: list[str] = []
+        self.embeds = nn.ModuleDict()
+        self.queries = nn.ModuleDict()
+        self.num_elements = 0
+        self._images: set[str] = set()  # names of the minigrid_image keys (cells have 3 channels)
+        for key, desc in sorted(description.items()):
+            name = key.replace(".", "__")
+            if desc["kind"] == "minigrid_image":
+                num_values = [int(n) for n in desc["num_values"]]
+                self.embeds[name] = nn.Embedding(sum(num_values), EMBED_SIZE)
+                self.register_buffer(f"offsets_{name}", torch.tensor([0, *num_values[:-1]]).cumsum(0),
+                                     persistent=False)
+                count = int(desc["shape"][0]) * int(desc["shape"][1])
+                self._images.add(name)
+            elif desc["kind"] == "multi_discrete":
+                self.embeds[name] = nn.Embedding(max(int(n) for n in desc["nvec"]), EMBED_SIZE)
+                count = len(desc["nvec"])
+            else:
+                continue
+            self.queries[name] = nn.Linear(core_size, EMBED_SIZE)
+            self.keys.append(key)
+            self.num_elements += count
+
+    def element_embeddings(self, key: str, value: Tensor) -> Tensor:
+        """``value [N, ...]`` of observation ``key`` -> ``[N, K, EMBED_SIZE]``, one row per element."""
+        name = key.replace(".", "__")
+        value = value.long()
+        if name in self._images:
+            cells = value.reshape(value.shape[0], -1, value.shape[-1]) + getattr(self, f"offsets_{name}")
+            return self.embeds[name](cells).sum(-2)
+        return self.embeds[name](value.reshape(value.shape[0], -1))
+
+    def forward(self, obs: dict[str, Tensor], y: Tensor) -> Tensor:
+        scores = []
+        for key in self.keys:
+            name = key.replace(".", "__")
+            elements = self.element_embeddings(key, obs[key])  # [N, K, E]
+            query = self.queries[name](y)  # [N, E]
+            scores.append(torch.einsum("nke,ne->nk", elements, query) / math.sqrt(EMBED_SIZE))
+        return torch.cat(scores, dim=-1)

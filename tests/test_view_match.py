@@ -1,0 +1,93 @@
+"""View match (agents/view_match.py): one score per element in view, with weights shared over positions,
+read by the heads beside the core's output."""
+
+from __future__ import annotations
+
+import torch
+
+from agents.networks import ActorCritic
+from agents.view_match import ViewMatch
+from cores import make_core
+
+IMAGE = {"kind": "minigrid_image", "shape": (5, 5, 3), "num_values": (11, 6, 4)}
+DESCRIPTION = {"image": IMAGE, "direction": {"kind": "discrete", "n": 4},
+               "cards": {"kind": "multi_discrete", "nvec": (3, 5)}}
+
+
+def observation(T, B):
+    return {"image": torch.stack([torch.randint(0, n, (T, B, 5, 5)) for n in (11, 6, 4)], -1).to(torch.uint8),
+            "direction": torch.randint(0, 4, (T, B)),
+            "cards": torch.stack([torch.randint(0, 3, (T, B)), torch.randint(0, 5, (T, B))], -1)}
+
+
+def test_each_element_is_scored_against_a_query_from_the_core_output():
+    """Scores: the 25 cells of the image, then the 2 slots of ``cards`` (keys in sorted order); each is
+    the dot product of the element's embedding (a cell's object, colour and state summed) with the
+    key's query of ``y``, over sqrt(16)."""
+    torch.manual_seed(0)
+    match = ViewMatch(DESCRIPTION, 8)
+    assert match.num_elements == 25 + 2 and match.keys == ["cards", "image"]
+    obs = {k: v[0] for k, v in observation(1, 3).items()}
+    y = torch.randn(3, 8)
+    scores = match(obs, y)
+    assert scores.shape == (3, 27)
+    image = obs["image"].long()
+    cell = image[1, 2, 4]  # batch row 1, cell (2, 4): flattened index 2 * 5 + 4
+    offsets = (0, 11, 17)  # object, colour, state ids in one vocabulary of 11 + 6 + 4
+    embedding = sum(match.embeds["image"].weight[int(v) + o] for v, o in zip(cell, offsets, strict=True))
+    want = embedding @ match.queries["image"](y[1]) / 4
+    torch.testing.assert_close(scores[1, 2 + 14], want)
+    slot = obs["cards"][2, 1]  # batch row 2, second slot: the table shared by the slots
+    want = match.embeds["cards"].weight[int(slot)] @ match.queries["cards"](y[2]) / 4
+    torch.testing.assert_close(scores[2, 1], want)
+
+
+def test_the_same_thing_in_another_cell_gets_the_same_score_there():
+    """Weights are shared over positions: moving a cell's content moves its score with it."""
+    torch.manual_seed(1)
+    match = ViewMatch({"image": IMAGE}, 8)
+    image = torch.zeros(1, 5, 5, 3, dtype=torch.long)
+    image[0, 1, 3] = torch.tensor([6, 2, 0])
+    moved = torch.zeros_like(image)
+    moved[0, 4, 0] = torch.tensor([6, 2, 0])
+    y = torch.randn(1, 8)
+    a, b = match({"image": image}, y), match({"image": moved}, y)
+    torch.testing.assert_close(a[0, 1 * 5 + 3], b[0, 4 * 5 + 0])
+    torch.testing.assert_close(a[0, 4 * 5 + 0], b[0, 1 * 5 + 3])
+
+
+def test_the_heads_read_the_scores_and_stepping_equals_unrolling():
+    torch.manual_seed(0)
+    core = make_core("ur_lstm", ActorCritic.core_input_size(16, 4), 8)
+    model = ActorCritic(DESCRIPTION, 4, core, 16, view_match=True, observation_gate=True,
+                        action_value_head=True)
+    assert model.policy.in_features == 8 + 27 and model.action_value.in_features == 8 + 27
+    T, B = 5, 3
+    obs, is_first = observation(T, B), torch.zeros(T, B, dtype=torch.bool)
+    is_first[0] = is_first[2, 1] = True
+    last_action, reward = torch.randint(0, 4, (T, B)), torch.randn(T, B)
+    out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
+    assert out.logits.shape == (T, B, 4) and out.action_values.shape == (T, B, 4)
+    torch.nn.init.normal_(model.policy.weight[:, 8:], std=5.0)  # the scores' share of the logits
+    out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
+    state = model.initial_state(B)
+    for t in range(T):
+        step, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
+                                 state)
+        torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
+    obs["image"][..., 1] = (obs["image"][..., 1] + 1) % 6  # other colours in view: other scores, other logits
+    changed, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
+    assert not torch.allclose(changed.logits, out.logits)
+
+
+def test_without_elements_in_view_the_option_changes_nothing():
+    """Observations with no image and no multi-discrete (e.g. POPGym's discrete ones) have nothing to
+    score: the network is the one without the option, parameter for parameter."""
+    description = {"direction": {"kind": "discrete", "n": 4}}
+    torch.manual_seed(0)
+    plain = ActorCritic(description, 4, make_core("lstm", ActorCritic.core_input_size(16, 4), 8), 16)
+    torch.manual_seed(0)
+    with_option = ActorCritic(description, 4, make_core("lstm", ActorCritic.core_input_size(16, 4), 8), 16,
+                              view_match=True)
+    assert with_option.view_match is None
+    assert with_option.state_dict().keys() == plain.state_dict().keys()
