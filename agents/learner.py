@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
+from .recognition import recognition_loss, seen_again
 from .rollout import Unroll
 
 DEFAULT_EPOCHS = {"impala": 3, "a2c": 1}
@@ -36,6 +37,7 @@ class LearnerSettings:
     max_grad_norm: float = 40.0
     epochs: int = 1
     action_value_cost: float = 0.0
+    recognition_cost: float = 0.0
     advantage_norm: bool = False
 
 
@@ -95,6 +97,10 @@ class Learner:
                  settings: LearnerSettings):
         self.model, self.optimizer, self.scheduler, self.settings = model, optimizer, scheduler, settings
         self.updates = 0
+        if settings.recognition_cost > 0 and getattr(model, "view_match", None) is None:
+            raise ValueError(f"recognition_cost={settings.recognition_cost} needs view-match scores: "
+                             "view_match true and an observation with elements (a MiniGrid image, "
+                             "multi-discrete slots)")
 
     def loss(self, unroll: Unroll) -> tuple[LossTerms, dict]:
         s = self.settings
@@ -112,7 +118,16 @@ class Learner:
                              s.td_lambda, q, s.action_value_cost, s.advantage_norm)
         else:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
-        return terms, {"values_mean": values.detach().mean().item()}
+        extra = {"values_mean": values.detach().mean().item()}
+        if s.recognition_cost > 0:
+            values, vocab_size = self.model.element_values(unroll.obs), self.model.view_match.vocab_size
+            labels, valid = seen_again(values, unroll.is_first, vocab_size)
+            recognition, accuracy = recognition_loss(out.match_scores, labels, valid, values, vocab_size)
+            terms = terms._replace(total=terms.total + s.recognition_cost * recognition,
+                                   recognition=recognition)
+            if accuracy is not None:
+                extra["recognition_accuracy"] = accuracy.item()
+        return terms, extra
 
     def update(self, unroll: Unroll) -> dict[str, float]:
         """``settings.epochs`` optimiser steps on ``unroll`` (one learning-rate schedule step; counts as
@@ -125,6 +140,10 @@ class Learner:
             self.scheduler.step()
         self.updates += 1
         stats = {} if terms.action_value is None else {"losses/action_value": terms.action_value.item()}
+        if terms.recognition is not None:
+            stats["losses/recognition"] = terms.recognition.item()
+        if "recognition_accuracy" in extra:
+            stats["losses/recognition_accuracy"] = extra["recognition_accuracy"]
         return stats | {
             "losses/total": terms.total.item(), "losses/policy": terms.policy.item(),
             "losses/baseline": terms.baseline.item(), "losses/entropy": terms.entropy.item(),
@@ -140,7 +159,7 @@ class Learner:
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)
         checks = [("reward", unroll.reward), *((f"loss term {name!r}", getattr(terms, name))
                                               for name in ("policy", "baseline", "entropy",
-                                                           "action_value", "total")),
+                                                           "action_value", "recognition", "total")),
                   ("gradient norm", grad_norm)]
         bad = first_non_finite(checks)
         if bad is not None:  # before the step: the weights stay as they were

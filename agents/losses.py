@@ -22,6 +22,7 @@ class LossTerms(NamedTuple):
     baseline: Tensor  # scalar 0.5 * squared error of the value
     entropy: Tensor  # scalar negative mean entropy (minimising it raises entropy)
     action_value: Tensor | None = None  # scalar 0.5 * squared error of Q(x_t, a_t), with a Q head
+    recognition: Tensor | None = None  # scalar recognition loss (agents.recognition), with its cost > 0
 
 
 class Transitions(NamedTuple):

@@ -147,6 +147,7 @@ class AgentOutput(NamedTuple):
     logits: Tensor  # [T, B, A] or [B, A]
     values: Tensor  # [T, B] or [B]
     action_values: Tensor | None = None  # [T, B, A] or [B, A], with an action-value head
+    match_scores: Tensor | None = None  # [T, B, K] view-match scores of the learner's unroll, with view_match
 
 
 class ActorCritic(nn.Module):
@@ -241,7 +242,8 @@ class ActorCritic(nn.Module):
         x = self.core_inputs(flat, last_action.reshape(T * B), last_reward.reshape(T * B))
         y, state = self.core(x.view(T, B, -1), state, is_first)
         scores = self._match(flat, y.reshape(T * B, -1), (T, B))
-        return self._heads(y, x.view(T, B, -1), scores, with_action_values=True), state
+        out = self._heads(y, x.view(T, B, -1), scores, with_action_values=True)
+        return out._replace(match_scores=scores), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
@@ -251,6 +253,13 @@ class ActorCritic(nn.Module):
         x = self.core_inputs(obs, last_action, last_reward)
         y, state = self.core.step(x, state)
         return self._heads(y, x, self._match(obs, y, (y.shape[0],))), state
+
+    def element_values(self, obs: dict[str, Tensor]) -> Tensor:
+        """``obs {key: [T, B, ...]}`` -> ``[T, B, K]`` value ids of the view-match elements, in the order
+        of ``match_scores`` (``agents.view_match.ViewMatch.element_values``); needs ``view_match``."""
+        T, B = next(iter(obs.values())).shape[:2]
+        flat = {k: v.reshape(T * B, *v.shape[2:]) for k, v in obs.items()}
+        return self.view_match.element_values(flat).view(T, B, -1)
 
     def _match(self, obs: dict[str, Tensor], y: Tensor, shape: tuple[int, ...]) -> Tensor | None:
         """View-match scores ``[*shape, num_elements]`` from ``obs {key: [N, ...]}`` and the core

@@ -36,6 +36,7 @@ class ViewMatch(nn.Module):
         self.queries = nn.ModuleDict()
         self.num_elements = 0
         self._images: set[str] = set()  # names of the minigrid_image keys (cells have 3 channels)
+        self.vocab_size = 0  # distinct element values over all keys (``element_values``)
         for key, desc in sorted(description.items()):
             name = key.replace(".", "__")
             if desc["kind"] == "minigrid_image":
@@ -45,11 +46,18 @@ class ViewMatch(nn.Module):
                                      persistent=False)
                 count = int(desc["shape"][0]) * int(desc["shape"][1])
                 self._images.add(name)
+                # a cell's value id (element_values): (object * colours + colour) * states + state
+                radix = torch.tensor([num_values[1] * num_values[2], num_values[2], 1])
+                self.register_buffer(f"radix_{name}", radix, persistent=False)
+                values = num_values[0] * num_values[1] * num_values[2]
             elif desc["kind"] == "multi_discrete":
                 self.embeds[name] = nn.Embedding(max(int(n) for n in desc["nvec"]), EMBED_SIZE)
                 count = len(desc["nvec"])
+                values = max(int(n) for n in desc["nvec"])
             else:
                 continue
+            self.register_buffer(f"first_value_{name}", torch.tensor(self.vocab_size), persistent=False)
+            self.vocab_size += values
             self.queries[name] = nn.Linear(core_size, EMBED_SIZE)
             self.keys.append(key)
             self.num_elements += count
@@ -62,6 +70,20 @@ class ViewMatch(nn.Module):
             cells = value.reshape(value.shape[0], -1, value.shape[-1]) + getattr(self, f"offsets_{name}")
             return self.embeds[name](cells).sum(-2)
         return self.embeds[name](value.reshape(value.shape[0], -1))
+
+    def element_values(self, obs: dict[str, Tensor]) -> Tensor:
+        """``obs {key: [N, ...]}`` -> ``[N, num_elements]`` int64: each element's value as one id below
+        ``vocab_size`` (a cell's object, colour and state together; a slot's symbol), in the order of
+        the scores. Equal ids are equal values of the same observation key."""
+        ids = []
+        for key in self.keys:
+            name = key.replace(".", "__")
+            value = obs[key].long()
+            if name in self._images:
+                cells = value.reshape(value.shape[0], -1, value.shape[-1])
+                value = (cells * getattr(self, f"radix_{name}")).sum(-1)
+            ids.append(value.reshape(value.shape[0], -1) + getattr(self, f"first_value_{name}"))
+        return torch.cat(ids, dim=-1)
 
     def forward(self, obs: dict[str, Tensor], y: Tensor) -> Tensor:
         scores = []

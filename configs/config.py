@@ -193,6 +193,11 @@ class AgentConfig:
     """Weight of an action-value loss: with > 0 the network gets a Q(x, a) head beside the policy,
     regressed on r_t + gamma v_{t+1} for the action taken. It does not act; it gives the shared core
     a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
+    recognition_cost: float = 0.0
+    """Weight of a recognition loss (needs view_match): each view-match score is trained, as a logit, to
+    say whether its element's value is seen again (in view earlier in the episode, then out of view,
+    now back), so the core learns to keep what it saw before the reward teaches it why
+    (agents/recognition.py). 0: off."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
@@ -242,7 +247,7 @@ class AgentConfig:
         for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
-        for name in ("baseline_cost", "entropy_cost", "action_value_cost"):
+        for name in ("baseline_cost", "entropy_cost", "action_value_cost", "recognition_cost"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0, got {value!r}")
 
@@ -300,6 +305,11 @@ class TrainConfig:
     core: CoreConfig = field(default_factory=CoreConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self):
+        _check(self.agent.recognition_cost == 0 or self.core.view_match,
+               f"recognition_cost={self.agent.recognition_cost} trains the view-match scores: it needs "
+               "view_match true")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -431,7 +441,7 @@ def load_config(path: str | Path) -> TrainConfig:
 #: 2026-12-02: filling them with today's would build another network (and
 #: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
-                "refine_bias": "neg_forget", "view_match": False}
+                "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

@@ -56,6 +56,9 @@ def test_field_names_are_unique_and_documented():
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
+        ({"recognition_cost": 1.0},
+         "recognition_cost=1.0 trains the view-match scores: it needs view_match true"),
+        ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):

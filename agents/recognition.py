@@ -1,0 +1,70 @@
+"""Recognition: an auxiliary loss that teaches the view-match scores what "I have seen this" means.
+
+With ``view_match`` the heads read one score per element in view (``agents.view_match``), but only
+the policy gradient tells the query what to look for, and it carries a signal only once the policy
+already uses the scores: a chicken-and-egg plateau that lasted 3.6M-6.4M frames on the shuffled
+visual match (docs/AGENTS.md). This loss trains each score, as a logit, to say whether the element's
+value (a cell's object, colour and state; a slot's symbol) is *seen again*: it was in view earlier in
+the episode, went out of view, and is back. That needs memory of exactly what the recall needs (the
+cue's colour is seen again among the pads; the other pads are seen for the first time), and it is
+labelled from the observations alone, with no knowledge of the task.
+
+Labels are built from the learner's unroll, so an episode that began before the unroll is not known
+from its start: its steps carry no label (``valid`` is False) until the next episode starts.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+
+def seen_again(values: Tensor, is_first: Tensor, vocab_size: int) -> tuple[Tensor, Tensor]:
+    """``values [T, B, K]`` (int64, each element's value id below ``vocab_size``) and ``is_first
+    [T, B]`` -> ``labels [T, B, K]`` (bool: the value was in view earlier in the episode, then out of
+    view for at least one step, and is in view now) and ``valid [T, B]`` (bool: the episode began at
+    or after the unroll's first step, so its whole past is in the unroll)."""
+    T, B, _ = values.shape
+    present = torch.zeros(T, B, vocab_size, dtype=torch.bool, device=values.device)
+    present.scatter_(2, values, True)
+    # in view at the step before, in the same episode (the unroll's first step has no step before)
+    before = torch.zeros_like(present)
+    before[1:] = present[:-1] & ~is_first[1:, :, None]
+    onsets = (present & ~before).long().cumsum(0)  # sightings that began at or before t, [T, B, V]
+    # sightings before the episode's start: the running maximum of the count at each start
+    previous = torch.zeros_like(onsets)
+    previous[1:] = onsets[:-1]
+    at_start = torch.where(is_first[:, :, None], previous, torch.zeros_like(previous))
+    in_episode = onsets - torch.cummax(at_start, dim=0).values
+    labels = in_episode.gather(2, values) >= 2
+    valid = is_first.long().cumsum(0) > 0
+    return labels, valid
+
+
+def recognition_loss(scores: Tensor, labels: Tensor, valid: Tensor, values: Tensor,
+                     vocab_size: int) -> tuple[Tensor, Tensor | None]:
+    """Binary cross-entropy of ``scores [T, B, K]`` (logits) against ``labels [T, B, K]`` on the
+    ``valid [T, B]`` steps, each (value, label) pair present weighing the same: the mean over the
+    elements of each pair (``values [T, B, K]``, ids below ``vocab_size``), then over the pairs.
+    Returns the loss and, weighted alike, the accuracy of ``scores > 0`` (None where no step is
+    valid; the loss is then zero, with a gradient).
+
+    Plain means would be solved without memory: most labels belong to values whose answer never
+    changes (floor and walls, always in view, never seen again), and the informative few (a ball of
+    the cue's colour among the pads, seen again; the other pads, seen for the first time) would be
+    a fraction of a percent of the loss."""
+    mask = valid[:, :, None].expand_as(labels)
+    target = labels.to(scores.dtype)
+    losses = F.binary_cross_entropy_with_logits(scores, target, reduction="none")[mask]
+    if losses.numel() == 0:
+        return scores.sum() * 0.0, None
+    pair = (values * 2 + labels.long())[mask]
+    counts = losses.new_zeros(2 * vocab_size).index_add_(0, pair, torch.ones_like(losses))
+    present = counts > 0
+
+    def pair_mean(x: Tensor) -> Tensor:
+        return (x.new_zeros(2 * vocab_size).index_add_(0, pair, x)[present] / counts[present]).mean()
+
+    correct = ((scores.detach() > 0).to(scores.dtype) == target)[mask].to(scores.dtype)
+    return pair_mean(losses), pair_mean(correct)
