@@ -120,9 +120,9 @@ class Learner:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         extra = {"values_mean": values.detach().mean().item()}
         if s.recognition_cost > 0:
-            values, vocab_size = self.model.element_values(unroll.obs), self.model.view_match.vocab_size
-            labels, valid = seen_again(values, unroll.is_first, vocab_size)
-            recognition, accuracy = recognition_loss(out.match_scores, labels, valid, values, vocab_size)
+            ids, vocab_size = self.model.element_values(unroll.obs), self.model.view_match.vocab_size
+            labels, valid = seen_again(ids, unroll.is_first, vocab_size)
+            recognition, accuracy = recognition_loss(out.match_scores, labels, valid, ids, vocab_size)
             terms = terms._replace(total=terms.total + s.recognition_cost * recognition,
                                    recognition=recognition)
             if accuracy is not None:
