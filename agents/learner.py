@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
-from .recognition import recognition_loss, seen_again
+from .recognition import Targets, recognition_loss, require_scores, targets_of
 from .rollout import Unroll
 
 DEFAULT_EPOCHS = {"impala": 3, "a2c": 1}
@@ -97,12 +97,11 @@ class Learner:
                  settings: LearnerSettings):
         self.model, self.optimizer, self.scheduler, self.settings = model, optimizer, scheduler, settings
         self.updates = 0
-        if settings.recognition_cost > 0 and getattr(model, "view_match", None) is None:
-            raise ValueError(f"recognition_cost={settings.recognition_cost} needs view-match scores: "
-                             "view_match true and an observation with elements (a MiniGrid image, "
-                             "multi-discrete slots)")
+        require_scores(model, settings.recognition_cost)
 
-    def loss(self, unroll: Unroll) -> tuple[LossTerms, dict]:
+    def loss(self, unroll: Unroll, targets: Targets | None = None) -> tuple[LossTerms, dict]:
+        """The loss terms of ``unroll`` and their extras; ``targets``: the unroll's recognition targets
+        (built here when needed and not given)."""
         s = self.settings
         out, _ = self.model.unroll(unroll.obs, unroll.last_action, unroll.reward, unroll.is_first,
                                    unroll.initial_state)
@@ -120,9 +119,8 @@ class Learner:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         extra = {"values_mean": values.detach().mean().item()}
         if s.recognition_cost > 0:
-            ids, vocab_size = self.model.element_values(unroll.obs), self.model.view_match.vocab_size
-            labels, valid = seen_again(ids, unroll.is_first, vocab_size)
-            recognition, accuracy = recognition_loss(out.match_scores, labels, valid, ids, vocab_size)
+            t = targets if targets is not None else targets_of(self.model, unroll.obs, unroll.is_first)
+            recognition, accuracy = recognition_loss(out.match_scores, t.labels, t.valid, t.ids, t.vocab_size)
             terms = terms._replace(total=terms.total + s.recognition_cost * recognition,
                                    recognition=recognition)
             if accuracy is not None:
@@ -134,8 +132,10 @@ class Learner:
         one update); the statistics are those of the last. ``NonFiniteError`` (see the module) where a
         value is not finite."""
         number = self.updates + 1
+        targets = (targets_of(self.model, unroll.obs, unroll.is_first)
+                   if self.settings.recognition_cost > 0 else None)
         for _ in range(self.settings.epochs):
-            terms, extra, grad_norm = self._step(unroll, number)
+            terms, extra, grad_norm = self._step(unroll, number, targets)
         if self.scheduler is not None:
             self.scheduler.step()
         self.updates += 1
@@ -151,9 +151,10 @@ class Learner:
             "losses/learning_rate": self.optimizer.param_groups[0]["lr"],
         }
 
-    def _step(self, unroll: Unroll, number: int) -> tuple[LossTerms, dict, torch.Tensor]:
+    def _step(self, unroll: Unroll, number: int,
+              targets: Targets | None = None) -> tuple[LossTerms, dict, torch.Tensor]:
         """One optimiser step: the loss terms, their extras and the gradient norm before clipping."""
-        terms, extra = self.loss(unroll)
+        terms, extra = self.loss(unroll, targets)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)

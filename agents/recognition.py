@@ -15,9 +15,36 @@ from its start: its steps carry no label (``valid`` is False) until the next epi
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
+
+
+class Targets(NamedTuple):
+    """What the loss compares the scores with, fixed for an unroll (the observations alone decide it,
+    so the learner builds it once per batch, not once per optimiser step)."""
+
+    ids: Tensor  # [T, B, K] int64 element value ids (ViewMatch.element_values)
+    labels: Tensor  # [T, B, K] bool, seen again
+    valid: Tensor  # [T, B] bool, the episode's start is in the unroll
+    vocab_size: int
+
+
+def require_scores(model: nn.Module, cost: float) -> None:
+    """``ValueError`` (one line) if ``cost > 0`` and ``model`` has no view-match scores to train."""
+    if cost > 0 and getattr(model, "view_match", None) is None:
+        raise ValueError(f"recognition_cost={cost} needs view-match scores: view_match true and an "
+                         "observation with elements (a MiniGrid image, multi-discrete slots)")
+
+
+def targets_of(model: nn.Module, obs: dict[str, Tensor], is_first: Tensor) -> Targets:
+    """The recognition targets of an unroll: ``obs {key: [T, B, ...]}``, ``is_first [T, B]``; ``model``
+    an ``ActorCritic`` with view match."""
+    ids, vocab_size = model.element_values(obs), model.view_match.vocab_size
+    labels, valid = seen_again(ids, is_first, vocab_size)
+    return Targets(ids, labels, valid, vocab_size)
 
 
 def seen_again(values: Tensor, is_first: Tensor, vocab_size: int) -> tuple[Tensor, Tensor]:
