@@ -9,7 +9,11 @@ is one score per element: "this cell shows what I remember". The heads read the 
 core's output, so "walk to the cell that matches" is linear in them.
 
 Observation kinds with elements: ``minigrid_image`` (each cell, its object, colour and state embedded
-and summed) and ``multi_discrete`` (each slot, one table shared by the slots). Other kinds have none.
+and summed), ``multi_discrete`` (each slot, one table shared by the slots), and a ``discrete`` key
+that names a shared ``vocabulary`` (one element). Keys naming the same vocabulary share one table
+and one range of value ids, so the cue of ``ShuffledCueRecall`` (``symbol``) and its candidates are
+embedded alike and the recognition loss sees the cue again among the candidates. Other kinds, and
+discrete keys without a vocabulary (MiniGrid's ``direction``), have none.
 """
 
 from __future__ import annotations
@@ -36,9 +40,17 @@ class ViewMatch(nn.Module):
         self.queries = nn.ModuleDict()
         self.num_elements = 0
         self._images: set[str] = set()  # names of the minigrid_image keys (cells have 3 channels)
+        self._tables: dict[str, str] = {}  # a key's name -> the name of its embedding table
         self.vocab_size = 0  # distinct element values over all keys (``element_values``)
+        shared_sizes: dict[str, int] = {}  # a shared vocabulary -> its largest key's number of values
+        for desc in description.values():
+            if desc.get("vocabulary") is not None:
+                shared_sizes[desc["vocabulary"]] = max(shared_sizes.get(desc["vocabulary"], 0),
+                                                       _num_symbols(desc))
+        shared_first: dict[str, int] = {}  # a shared vocabulary -> the id of its value 0
         for key, desc in sorted(description.items()):
             name = key.replace(".", "__")
+            vocabulary = desc.get("vocabulary")
             if desc["kind"] == "minigrid_image":
                 num_values = [int(n) for n in desc["num_values"]]
                 self.embeds[name] = nn.Embedding(sum(num_values), EMBED_SIZE)
@@ -50,13 +62,23 @@ class ViewMatch(nn.Module):
                 radix = torch.tensor([num_values[1] * num_values[2], num_values[2], 1])
                 self.register_buffer(f"radix_{name}", radix, persistent=False)
                 values = num_values[0] * num_values[1] * num_values[2]
+            elif vocabulary is not None:  # one table and one id range for every key that names it
+                table = f"vocabulary__{vocabulary}"
+                if vocabulary not in shared_first:
+                    self.embeds[table] = nn.Embedding(shared_sizes[vocabulary], EMBED_SIZE)
+                    shared_first[vocabulary] = self.vocab_size
+                    self.vocab_size += shared_sizes[vocabulary]
+                self._tables[name] = table
+                count = 1 if desc["kind"] == "discrete" else len(desc["nvec"])
+                values = 0  # counted with the vocabulary
             elif desc["kind"] == "multi_discrete":
-                self.embeds[name] = nn.Embedding(max(int(n) for n in desc["nvec"]), EMBED_SIZE)
+                self.embeds[name] = nn.Embedding(_num_symbols(desc), EMBED_SIZE)
                 count = len(desc["nvec"])
-                values = max(int(n) for n in desc["nvec"])
+                values = _num_symbols(desc)
             else:
                 continue
-            self.register_buffer(f"first_value_{name}", torch.tensor(self.vocab_size), persistent=False)
+            first = shared_first[vocabulary] if vocabulary is not None else self.vocab_size
+            self.register_buffer(f"first_value_{name}", torch.tensor(first), persistent=False)
             self.vocab_size += values
             self.queries[name] = nn.Linear(core_size, EMBED_SIZE)
             self.keys.append(key)
@@ -69,12 +91,13 @@ class ViewMatch(nn.Module):
         if name in self._images:
             cells = value.reshape(value.shape[0], -1, value.shape[-1]) + getattr(self, f"offsets_{name}")
             return self.embeds[name](cells).sum(-2)
-        return self.embeds[name](value.reshape(value.shape[0], -1))
+        return self.embeds[self._tables.get(name, name)](value.reshape(value.shape[0], -1))
 
     def element_values(self, obs: dict[str, Tensor]) -> Tensor:
         """``obs {key: [N, ...]}`` -> ``[N, num_elements]`` int64: each element's value as one id below
         ``vocab_size`` (a cell's object, colour and state together; a slot's symbol), in the order of
-        the scores. Equal ids are equal values of the same observation key."""
+        the scores. Equal ids are equal values of the same observation key, or of keys that share a
+        vocabulary."""
         ids = []
         for key in self.keys:
             name = key.replace(".", "__")
@@ -93,3 +116,8 @@ class ViewMatch(nn.Module):
             query = self.queries[name](y)  # [N, E]
             scores.append(torch.einsum("nke,ne->nk", elements, query) / math.sqrt(EMBED_SIZE))
         return torch.cat(scores, dim=-1)
+
+
+def _num_symbols(desc: dict) -> int:
+    """The number of values of a ``discrete`` or ``multi_discrete`` description (its largest slot)."""
+    return int(desc["n"]) if desc["kind"] == "discrete" else max(int(n) for n in desc["nvec"])

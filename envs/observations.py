@@ -8,6 +8,10 @@ The description maps each key to a dict of plain values:
   grid (object, colour, state index per cell), uint8; ``num_values`` bounds each channel.
 * ``{"kind": "discrete", "n": N}``: an integer in ``[0, N)``, int64.
 * ``{"kind": "multi_discrete", "nvec": (n1, n2, ...)}``: integers, int64.
+
+A discrete or multi-discrete key may also carry ``"vocabulary": name`` (``share_vocabulary``): its
+values are symbols of a vocabulary that other keys naming it share, so the value 3 of one such key
+is the same symbol as the value 3 of another (the cue and the candidates of ``ShuffledCueRecall``).
 * ``{"kind": "tokens", "shape": (L,), "vocab_size": V}``: a word-id sequence (0 = padding), int64.
 * ``{"kind": "box", "shape": (...)}``: a float32 vector or array.
 """
@@ -27,12 +31,23 @@ MISSION_VOCAB = 512
 MINIGRID_IMAGE_VALUES = (11, 6, 4)
 
 
+def share_vocabulary(space: spaces.Space, name: str) -> spaces.Space:
+    """Mark a ``Discrete`` or ``MultiDiscrete`` space's values as symbols of the vocabulary ``name``
+    (see the module docstring); returns the space."""
+    if not isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
+        raise ValueError(f"a shared vocabulary needs a Discrete or MultiDiscrete space, got {space}")
+    space.vocabulary = name
+    return space
+
+
 def describe_space(space: spaces.Space) -> dict:
     """The description of one (non-dict) observation space."""
+    vocabulary = getattr(space, "vocabulary", None)
+    shared = {"vocabulary": vocabulary} if vocabulary is not None else {}
     if isinstance(space, spaces.Discrete):
-        return {"kind": "discrete", "n": int(space.n)}
+        return {"kind": "discrete", "n": int(space.n), **shared}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"kind": "multi_discrete", "nvec": tuple(int(n) for n in space.nvec.ravel())}
+        return {"kind": "multi_discrete", "nvec": tuple(int(n) for n in space.nvec.ravel()), **shared}
     if isinstance(space, spaces.MultiBinary):
         return {"kind": "box", "shape": tuple(np.atleast_1d(space.n).tolist())}
     if isinstance(space, spaces.Box):

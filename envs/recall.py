@@ -16,6 +16,8 @@ either way.
 
 Observations: ``{"phase": int (0 cue, 1 delay, 2 query), "symbol": int in [0, K]}`` plus, with
 ``shuffled``, ``"candidates": int [K]`` (all 0 before the query). Actions: ``Discrete(K)``.
+``symbol`` and ``candidates`` share the vocabulary ``"symbols"`` (``envs.observations.share_vocabulary``):
+the same value is the same symbol in both.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .observations import share_vocabulary
+
 CUE_PHASE, DELAY_PHASE, QUERY_PHASE = 0, 1, 2
+SYMBOLS = "symbols"  # the vocabulary of the cue and the candidates
 
 
 class CueRecallEnv(gym.Env):
@@ -39,9 +44,10 @@ class CueRecallEnv(gym.Env):
             raise ValueError(f"num_cues must be an integer from 2 to 64, got {num_cues!r}")
         self.delay, self.num_cues = delay, num_cues
         self.noise, self.shuffled = bool(noise), bool(shuffled)
-        obs = {"phase": spaces.Discrete(3), "symbol": spaces.Discrete(num_cues + 1)}
+        obs = {"phase": spaces.Discrete(3),
+               "symbol": share_vocabulary(spaces.Discrete(num_cues + 1), SYMBOLS)}
         if self.shuffled:
-            obs["candidates"] = spaces.MultiDiscrete([num_cues + 1] * num_cues)
+            obs["candidates"] = share_vocabulary(spaces.MultiDiscrete([num_cues + 1] * num_cues), SYMBOLS)
         self.observation_space = spaces.Dict(obs)
         self.action_space = spaces.Discrete(num_cues)
         self._t = 0

@@ -7,7 +7,7 @@ import pytest
 from gymnasium import spaces
 
 from envs import describe_observation, make_env
-from envs.observations import MISSION_LENGTH, describe_space, mission_tokens
+from envs.observations import MISSION_LENGTH, describe_space, mission_tokens, share_vocabulary
 
 
 def test_minigrid_memory_drops_its_fixed_mission():
@@ -40,3 +40,11 @@ def test_description_of_every_supported_space():
     assert describe_space(spaces.MultiBinary(4)) == {"kind": "box", "shape": (4,)}
     with pytest.raises(ValueError, match="unsupported observation space"):
         describe_space(spaces.Text(5))
+
+
+def test_a_shared_vocabulary_is_described_and_needs_discrete_values():
+    assert describe_space(share_vocabulary(spaces.Discrete(5), "symbols")) == {
+        "kind": "discrete", "n": 5, "vocabulary": "symbols"}
+    assert describe_space(share_vocabulary(spaces.MultiDiscrete([5, 5]), "symbols"))["vocabulary"] == "symbols"
+    with pytest.raises(ValueError, match="Discrete or MultiDiscrete"):
+        share_vocabulary(spaces.Box(0, 1, (2,)), "symbols")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,6 +79,28 @@ def test_element_values_name_a_cell_by_object_colour_and_state_and_keys_do_not_s
     image[0, 1, 0] = torch.tensor([6, 2, 3])  # cell (1, 0): flattened index 2
     ids = match.element_values({"image": image, "cards": torch.tensor([[2, 4]])})
     assert ids.tolist() == [[2, 4, 5 + 0, 5 + 0, 5 + (6 * 6 + 2) * 4 + 3, 5 + 0]]
+
+
+def test_keys_sharing_a_vocabulary_share_ids_and_the_cue_is_seen_again_among_the_candidates():
+    """ShuffledCueRecall, delay 2: the cue (``symbol``, a discrete key) and the candidates (a
+    multi-discrete key) name one vocabulary, so the candidate that shows the cue is seen again at the
+    query and no other element is; the discrete ``phase`` has no vocabulary and no element."""
+    env = make_vector_env("ShuffledCueRecall-v0", 1, seed=3, delay=2)
+    match = ViewMatch(env.observation_description, 8)
+    assert match.keys == ["candidates", "symbol"] and match.vocab_size == 5 and match.num_elements == 5
+    obs, _ = env.reset()
+    steps = [obs]
+    for _ in range(3):
+        steps.append(env.step(np.zeros(1, np.int64)).obs)
+    env.close()
+    batch = {key: torch.as_tensor(np.concatenate([step[key] for step in steps[:4]])) for key in match.keys}
+    ids = match.element_values(batch).view(4, 1, 5)
+    cue = int(batch["symbol"][0])
+    assert ids[0, 0].tolist() == [0, 0, 0, 0, cue] and ids[3, 0, 4] == 0
+    firsts = torch.tensor([[True], [False], [False], [False]])
+    labels, _ = seen_again(ids, firsts, match.vocab_size)
+    assert not labels[:3].any()
+    assert labels[3, 0].tolist() == [int(c) == cue for c in batch["candidates"][3]] + [False]
 
 
 def visual_match_learner(cost: float, view_match: bool = True):

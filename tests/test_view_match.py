@@ -91,3 +91,19 @@ def test_without_elements_in_view_the_option_changes_nothing():
                               view_match=True)
     assert with_option.view_match is None
     assert with_option.state_dict().keys() == plain.state_dict().keys()
+
+
+def test_keys_naming_one_vocabulary_share_a_table_and_a_range_of_ids():
+    """A discrete key gets an element only when it names a vocabulary; keys naming the same one embed
+    a value alike and give it the same id, and a key of its own keeps its own."""
+    description = {"cue": {"kind": "discrete", "n": 5, "vocabulary": "symbols"},
+                   "shown": {"kind": "multi_discrete", "nvec": (4, 4), "vocabulary": "symbols"},
+                   "other": {"kind": "multi_discrete", "nvec": (3,)},
+                   "direction": {"kind": "discrete", "n": 4}}
+    match = ViewMatch(description, 8)
+    assert match.keys == ["cue", "other", "shown"] and match.num_elements == 4
+    assert match.vocab_size == 5 + 3 and sorted(match.embeds.keys()) == ["other", "vocabulary__symbols"]
+    obs = {"cue": torch.tensor([3]), "shown": torch.tensor([[1, 3]]), "other": torch.tensor([[2]])}
+    assert match.element_values(obs).tolist() == [[3, 5 + 2, 1, 3]]
+    torch.testing.assert_close(match.element_embeddings("cue", obs["cue"])[0, 0],
+                               match.element_embeddings("shown", obs["shown"])[0, 1])
