@@ -59,7 +59,6 @@ from agents.checkpoint import (
 )
 from agents.learner import Learner, NonFiniteError, learner_settings, make_optimizer
 from agents.networks import ActorCritic
-from agents.recognition import require_scores
 from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
 from agents.runtime_ray import check_ray_address, import_ray
@@ -226,9 +225,7 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
     space = env.single_action_space
     if not hasattr(space, "n"):
         raise ConfigError(f"env {config.env.env!r} has action space {space}; agents need Discrete")
-    model = _build_model(config, env.observation_description, int(space.n))
-    require_scores(model, config.agent.recognition_cost)  # before anything is written
-    return model
+    return _build_model(config, env.observation_description, int(space.n))
 
 
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:

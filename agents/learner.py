@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
-from .recognition import Targets, recognition_loss, require_scores, targets_of
+from .recognition import Targets, has_scores, recognition_loss, targets_of
 from .rollout import Unroll
 
 DEFAULT_EPOCHS = {"impala": 3, "a2c": 1}
@@ -97,7 +97,7 @@ class Learner:
                  settings: LearnerSettings):
         self.model, self.optimizer, self.scheduler, self.settings = model, optimizer, scheduler, settings
         self.updates = 0
-        require_scores(model, settings.recognition_cost)
+        self.recognition = settings.recognition_cost > 0 and has_scores(model)  # else the loss is off
 
     def loss(self, unroll: Unroll, targets: Targets | None = None) -> tuple[LossTerms, dict]:
         """The loss terms of ``unroll`` and their extras; ``targets``: the unroll's recognition targets
@@ -118,7 +118,7 @@ class Learner:
         else:
             raise ValueError(f"unknown agent {s.agent!r}; expected one of {', '.join(AGENTS)}")
         extra = {"values_mean": values.detach().mean().item()}
-        if s.recognition_cost > 0:
+        if self.recognition:
             t = targets if targets is not None else targets_of(self.model, unroll.obs, unroll.is_first)
             recognition, accuracy = recognition_loss(out.match_scores, t.labels, t.valid, t.ids, t.vocab_size)
             terms = terms._replace(total=terms.total + s.recognition_cost * recognition,
@@ -133,7 +133,7 @@ class Learner:
         value is not finite."""
         number = self.updates + 1
         targets = (targets_of(self.model, unroll.obs, unroll.is_first)
-                   if self.settings.recognition_cost > 0 else None)
+                   if self.recognition else None)
         for _ in range(self.settings.epochs):
             terms, extra, grad_norm = self._step(unroll, number, targets)
         if self.scheduler is not None:

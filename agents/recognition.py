@@ -32,11 +32,10 @@ class Targets(NamedTuple):
     vocab_size: int
 
 
-def require_scores(model: nn.Module, cost: float) -> None:
-    """``ValueError`` (one line) if ``cost > 0`` and ``model`` has no view-match scores to train."""
-    if cost > 0 and getattr(model, "view_match", None) is None:
-        raise ValueError(f"recognition_cost={cost} needs view-match scores: view_match true and an "
-                         "observation with elements (a MiniGrid image, multi-discrete slots)")
+def has_scores(model: nn.Module) -> bool:
+    """Whether ``model`` has view-match scores for the loss to train (view match on, and elements in
+    its observations); without them the loss has no effect."""
+    return getattr(model, "view_match", None) is not None
 
 
 def targets_of(model: nn.Module, obs: dict[str, Tensor], is_first: Tensor) -> Targets:

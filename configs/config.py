@@ -142,11 +142,11 @@ class CoreConfig:
     previous_inputs: bool = True
     """Feed the previous action (one-hot) and reward to the core; false makes the mlp core a control
     without any memory (with them it can tell one step back)."""
-    view_match: bool = False
-    """The heads also read, for each element in view (a MiniGrid image cell, a multi-discrete slot),
-    the dot product of its embedding (weights shared over positions) with a query from the core's
-    output: 'this cell shows what I remember' (agents/view_match.py). No effect on observations
-    without such elements."""
+    view_match: bool = True
+    """The heads also read, for each element in view (a MiniGrid image cell, a multi-discrete slot, a
+    key of a shared vocabulary), the dot product of its embedding (weights shared over positions)
+    with a query from the core's output: 'this cell shows what I remember' (agents/view_match.py).
+    No effect on observations without such elements. A default since 2026-12-03 (false before)."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -193,11 +193,12 @@ class AgentConfig:
     """Weight of an action-value loss: with > 0 the network gets a Q(x, a) head beside the policy,
     regressed on r_t + gamma v_{t+1} for the action taken. It does not act; it gives the shared core
     a dense signal where the policy gradient has one sampled action (see docs/AGENTS.md)."""
-    recognition_cost: float = 0.0
-    """Weight of a recognition loss (needs view_match): each view-match score is trained, as a logit, to
-    say whether its element's value is seen again (in view earlier in the episode, then out of view,
-    now back), so the core learns to keep what it saw before the reward teaches it why
-    (agents/recognition.py). 0: off."""
+    recognition_cost: float = 1.0
+    """Weight of a recognition loss on the view-match scores: each is trained, as a logit, to say
+    whether its element's value is seen again (in view earlier in the episode, then out of view, now
+    back), so the core learns to keep what it saw before the reward teaches it why
+    (agents/recognition.py). 0: off. No effect without view-match scores (view_match false, or an
+    observation without elements). A default since 2026-12-03 (0 before)."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
@@ -305,11 +306,6 @@ class TrainConfig:
     core: CoreConfig = field(default_factory=CoreConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     run: RunConfig = field(default_factory=RunConfig)
-
-    def __post_init__(self):
-        _check(self.agent.recognition_cost == 0 or self.core.view_match,
-               f"recognition_cost={self.agent.recognition_cost} trains the view-match scores: it needs "
-               "view_match true")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -56,8 +56,6 @@ def test_field_names_are_unique_and_documented():
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
-        ({"recognition_cost": 1.0},
-         "recognition_cost=1.0 trains the view-match scores: it needs view_match true"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
     ],
 )
@@ -176,6 +174,6 @@ def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with
     assert (config.core.observation_gate, config.core.input_norm) == (False, False)
     assert (config.agent.epochs, config.agent.action_value_cost) == (1, 0.0)
     assert config.core.refine_bias == "neg_forget"
-    assert config.core.view_match is False
+    assert (config.core.view_match, config.agent.recognition_cost) == (False, 0.0)
     path.write_text(yaml.safe_dump(TrainConfig().to_dict()))  # a run saved today keeps what it says
     assert load_run_config(path) == TrainConfig()

@@ -127,6 +127,14 @@ def test_an_update_with_the_recognition_loss_trains_the_query_and_logs_it():
     env.close()
 
 
-def test_the_loss_without_view_match_scores_is_refused_at_the_start():
-    with pytest.raises(ValueError, match="recognition_cost=1.0 needs view-match scores"):
-        visual_match_learner(1.0, view_match=False)
+def test_without_view_match_scores_the_loss_is_off():
+    """The defaults ask for the loss everywhere; where there are no scores to train (view match off,
+    or no elements in the observations) an update is the one without it."""
+    env, model, learner = visual_match_learner(1.0, view_match=False)
+    actor = Actor(env, model, seed=0)
+    batch = Unroll.allocate(20, actor.obs, model.num_actions, model.initial_state(2))
+    actor.collect(batch)
+    stats = learner.update(batch)
+    assert not learner.recognition
+    assert "losses/recognition" not in stats and "losses/recognition_accuracy" not in stats
+    env.close()

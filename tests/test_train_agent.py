@@ -92,8 +92,6 @@ def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evalua
         (["--env-option", "x=[1,"], "--env-option x is not valid YAML"),
         (["--episodes", "3"], "--episodes is an evaluation flag: add --eval"),
         (["--greedy"], "--greedy is an evaluation flag: add --eval"),
-        (["--env", "popgym-RepeatPreviousEasy-v0", "--view-match", "true", "--recognition-cost", "1"],
-         "recognition_cost=1.0 needs view-match scores"),
         pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),
     ],
