@@ -157,8 +157,8 @@ class ActorCritic(nn.Module):
     with 0 they are linear in it. ``observation_gate`` multiplies the core's output by ``1 + W f``
     (``f`` this step's torso features) before the heads; ``input_norm`` puts a LayerNorm on the core's
     input; ``view_match`` has the heads also read one score per element in view (image cell,
-    multi-discrete slot) for how well it matches a query from the core's output
-    (``agents.view_match``; nothing where the observation has no such elements).
+    multi-discrete slot, discrete key of a shared vocabulary) for how well it matches a query from
+    the core's output (``agents.view_match``; nothing where the observation has no such elements).
 
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the

@@ -30,8 +30,8 @@ class ViewMatch(nn.Module):
     """``(obs {key: [N, ...]}, y [N, core_size]) -> scores [N, num_elements]``.
 
     ``num_elements`` sums the elements of every observation key with any (49 for a 7x7 image, K for a
-    K-slot multi-discrete), in the sorted order of the keys; zero if there are none (the module is
-    then a no-op the caller can skip)."""
+    K-slot multi-discrete, 1 for a discrete key that names a vocabulary), in the sorted order of the
+    keys; zero if there are none (the module is then a no-op the caller can skip)."""
 
     def __init__(self, description: dict[str, dict], core_size: int):
         super().__init__()
@@ -43,8 +43,11 @@ class ViewMatch(nn.Module):
         self._tables: dict[str, str] = {}  # a key's name -> the name of its embedding table
         self.vocab_size = 0  # distinct element values over all keys (``element_values``)
         shared_sizes: dict[str, int] = {}  # a shared vocabulary -> its largest key's number of values
-        for desc in description.values():
+        for key, desc in description.items():
             if desc.get("vocabulary") is not None:
+                if desc["kind"] not in ("discrete", "multi_discrete"):
+                    raise ValueError(f"observation {key!r} names vocabulary {desc['vocabulary']!r}, but "
+                                     f"only discrete and multi_discrete keys can, not {desc['kind']}")
                 shared_sizes[desc["vocabulary"]] = max(shared_sizes.get(desc["vocabulary"], 0),
                                                        _num_symbols(desc))
         shared_first: dict[str, int] = {}  # a shared vocabulary -> the id of its value 0
@@ -53,6 +56,7 @@ class ViewMatch(nn.Module):
             vocabulary = desc.get("vocabulary")
             if desc["kind"] == "minigrid_image":
                 num_values = [int(n) for n in desc["num_values"]]
+                self._claim(name, key)
                 self.embeds[name] = nn.Embedding(sum(num_values), EMBED_SIZE)
                 self.register_buffer(f"offsets_{name}", torch.tensor([0, *num_values[:-1]]).cumsum(0),
                                      persistent=False)
@@ -65,6 +69,7 @@ class ViewMatch(nn.Module):
             elif vocabulary is not None:  # one table and one id range for every key that names it
                 table = f"vocabulary__{vocabulary}"
                 if vocabulary not in shared_first:
+                    self._claim(table, key)
                     self.embeds[table] = nn.Embedding(shared_sizes[vocabulary], EMBED_SIZE)
                     shared_first[vocabulary] = self.vocab_size
                     self.vocab_size += shared_sizes[vocabulary]
@@ -72,6 +77,7 @@ class ViewMatch(nn.Module):
                 count = 1 if desc["kind"] == "discrete" else len(desc["nvec"])
                 values = 0  # counted with the vocabulary
             elif desc["kind"] == "multi_discrete":
+                self._claim(name, key)
                 self.embeds[name] = nn.Embedding(_num_symbols(desc), EMBED_SIZE)
                 count = len(desc["nvec"])
                 values = _num_symbols(desc)
@@ -83,6 +89,13 @@ class ViewMatch(nn.Module):
             self.queries[name] = nn.Linear(core_size, EMBED_SIZE)
             self.keys.append(key)
             self.num_elements += count
+
+    def _claim(self, table: str, key: str) -> None:
+        """``ValueError`` if an embedding table named ``table`` exists already (a key's mangled name
+        equal to another key's, or to a shared vocabulary's ``vocabulary__NAME``)."""
+        if table in self.embeds:
+            raise ValueError(f"observation {key!r} needs the embedding table {table!r}, which another "
+                             "key or vocabulary already has; rename one of them")
 
     def element_embeddings(self, key: str, value: Tensor) -> Tensor:
         """``value [N, ...]`` of observation ``key`` -> ``[N, K, EMBED_SIZE]``, one row per element."""

@@ -160,6 +160,14 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
     return rows
 
 
+def core_flags_note(suite: dict) -> str:
+    """The suite's per-core flags as a sentence (empty without any): they change what a cell ran."""
+    flags = suite.get("core_flags") or {}
+    if not flags:
+        return ""
+    return " Per core: " + "; ".join(f"`{core}` with {json.dumps(f)}" for core, f in flags.items()) + "."
+
+
 def write_report(suite_name: str, suite: dict, results: Path, page: Path, images: Path, command: str) -> None:
     runs = load_results(results, suite_name)
     cores = list(suite["cores"])
@@ -189,7 +197,8 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
         out += [f"### {task}", "",
                 (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
                 + f"{' with ' + json.dumps(options) if options else ''}, "
-                f"{spec['total_frames']:,} frames per run, solved at a return of {spec['threshold']}.", ""]
+                f"{spec['total_frames']:,} frames per run, solved at a return of {spec['threshold']}."
+                + core_flags_note(suite), ""]
         out += task_table(task, spec, mine, cores)
         if mine:
             image = images / f"{suite_name}_{task}.png"

@@ -31,8 +31,9 @@ from configs.config import ADDED_FIELDS, as_flags  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
 #: One optimiser step per batch, no observation gate, input LayerNorm or action-value head, the refine
-#: gate's -b_f start (the program's defaults until 2026-12-01): the agent the speed pages measured. The
-#: defaults since 2026-12-02 add the first four (impala then takes 3 optimiser steps per batch).
+#: gate's -b_f start, no view match or recognition loss (the program's defaults until 2026-12-01): the
+#: agent the speed pages measured. The defaults since 2026-12-02 add the first four (impala then takes
+#: 3 optimiser steps per batch), since 2026-12-03 the last two.
 ONE_STEP_AGENT = ADDED_FIELDS
 
 

@@ -8,12 +8,12 @@ The description maps each key to a dict of plain values:
   grid (object, colour, state index per cell), uint8; ``num_values`` bounds each channel.
 * ``{"kind": "discrete", "n": N}``: an integer in ``[0, N)``, int64.
 * ``{"kind": "multi_discrete", "nvec": (n1, n2, ...)}``: integers, int64.
+* ``{"kind": "tokens", "shape": (L,), "vocab_size": V}``: a word-id sequence (0 = padding), int64.
+* ``{"kind": "box", "shape": (...)}``: a float32 vector or array.
 
 A discrete or multi-discrete key may also carry ``"vocabulary": name`` (``share_vocabulary``): its
 values are symbols of a vocabulary that other keys naming it share, so the value 3 of one such key
 is the same symbol as the value 3 of another (the cue and the candidates of ``ShuffledCueRecall``).
-* ``{"kind": "tokens", "shape": (L,), "vocab_size": V}``: a word-id sequence (0 = padding), int64.
-* ``{"kind": "box", "shape": (...)}``: a float32 vector or array.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def share_vocabulary(space: spaces.Space, name: str) -> spaces.Space:
     (see the module docstring); returns the space."""
     if not isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
         raise ValueError(f"a shared vocabulary needs a Discrete or MultiDiscrete space, got {space}")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a vocabulary name must be an identifier (letters, digits, _), got {name!r}")
     space.vocabulary = name
     return space
 

@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks import suite_stats
 from benchmarks.memory_suite import cells_of, load_suite, train_command
+from benchmarks.suite_report import core_flags_note
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,3 +268,11 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
     assert (tmp_path / "img" / "tiny_gates.png").exists()
     suite(tmp_path, "--report", "--page", str(page), "--images", str(tmp_path / "img"))
     assert page.read_text().count("<!-- memory-suite:tiny:begin -->") == 1  # replaced, not appended
+
+
+def test_the_report_states_each_cores_flags():
+    """A suite's core_flags change what its cells ran (e.g. the defaults of a past day); the report
+    says so beside each task instead of calling them the program's defaults."""
+    assert core_flags_note({"core_flags": {"mlp": {"previous_inputs": False}}}) == (
+        ' Per core: `mlp` with {"previous_inputs": false}.')
+    assert core_flags_note({}) == ""

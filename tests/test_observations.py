@@ -48,3 +48,5 @@ def test_a_shared_vocabulary_is_described_and_needs_discrete_values():
     assert describe_space(share_vocabulary(spaces.MultiDiscrete([5, 5]), "symbols"))["vocabulary"] == "symbols"
     with pytest.raises(ValueError, match="Discrete or MultiDiscrete"):
         share_vocabulary(spaces.Box(0, 1, (2,)), "symbols")
+    with pytest.raises(ValueError, match="must be an identifier"):
+        share_vocabulary(spaces.Discrete(3), "a.b")

@@ -3,6 +3,7 @@ read by the heads beside the core's output."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from agents.networks import ActorCritic
@@ -107,3 +108,11 @@ def test_keys_naming_one_vocabulary_share_a_table_and_a_range_of_ids():
     assert match.element_values(obs).tolist() == [[3, 5 + 2, 1, 3]]
     torch.testing.assert_close(match.element_embeddings("cue", obs["cue"])[0, 0],
                                match.element_embeddings("shown", obs["shown"])[0, 1])
+
+
+def test_a_clash_of_table_names_or_a_vocabulary_on_another_kind_is_a_clear_error():
+    shared = {"kind": "discrete", "n": 3, "vocabulary": "x"}
+    with pytest.raises(ValueError, match="needs the embedding table 'vocabulary__x'"):
+        ViewMatch({"a": shared, "vocabulary.x": {"kind": "multi_discrete", "nvec": (7,)}}, 8)
+    with pytest.raises(ValueError, match="only discrete and multi_discrete keys can, not box"):
+        ViewMatch({"a": {"kind": "box", "shape": (2,), "vocabulary": "x"}}, 8)
