@@ -40,7 +40,7 @@ class ViewMatch(nn.Module):
         self.queries = nn.ModuleDict()
         self.num_elements = 0
         self._images: set[str] = set()  # names of the minigrid_image keys (cells have 3 channels)
-        self._tables: dict[str, str] = {}  # a key's name -> the name of its embedding table
+        self._tables: dict[str, str] = {}  # a non-image key's name -> the name of its embedding table
         self.vocab_size = 0  # distinct element values over all keys (``element_values``)
         shared_sizes: dict[str, int] = {}  # a shared vocabulary -> its largest key's number of values
         for key, desc in description.items():
@@ -79,6 +79,7 @@ class ViewMatch(nn.Module):
             elif desc["kind"] == "multi_discrete":
                 self._claim(name, key)
                 self.embeds[name] = nn.Embedding(_num_symbols(desc), EMBED_SIZE)
+                self._tables[name] = name
                 count = len(desc["nvec"])
                 values = _num_symbols(desc)
             else:
@@ -104,7 +105,7 @@ class ViewMatch(nn.Module):
         if name in self._images:
             cells = value.reshape(value.shape[0], -1, value.shape[-1]) + getattr(self, f"offsets_{name}")
             return self.embeds[name](cells).sum(-2)
-        return self.embeds[self._tables.get(name, name)](value.reshape(value.shape[0], -1))
+        return self.embeds[self._tables[name]](value.reshape(value.shape[0], -1))
 
     def element_values(self, obs: dict[str, Tensor]) -> Tensor:
         """``obs {key: [N, ...]}`` -> ``[N, num_elements]`` int64: each element's value as one id below
