@@ -59,7 +59,6 @@ from agents.checkpoint import (
 )
 from agents.learner import Learner, NonFiniteError, learner_settings, make_optimizer
 from agents.networks import ActorCritic
-from agents.recognition import has_scores
 from agents.rollout import Actor, EpisodePlayer, StopRequested
 from agents.run_logger import RunLogger
 from agents.runtime_ray import check_ray_address, import_ray
@@ -276,17 +275,6 @@ def core_gates(model: ActorCritic, batch) -> dict:
                                   batch.reward[0], batch.is_first[0], batch.initial_state)
 
 
-def note_idle_recognition(config: TrainConfig, model: ActorCritic) -> None:
-    """Say so when the recognition loss is asked for but has no view-match scores to train (the run
-    goes on without it: the loss is a default, and most presets that turn view match off zero it)."""
-    cost = config.agent.recognition_cost
-    if cost > 0 and not has_scores(model):
-        why = ("view_match is false" if not config.core.view_match else
-               f"the observation of {config.env.env} has no elements (a MiniGrid image, "
-               "multi-discrete slots or a discrete key with a vocabulary)")
-        print(f"{prog()}: note: recognition_cost {cost} has no effect: {why}", file=sys.stderr)
-
-
 def train(config: TrainConfig, resume: bool) -> int:
     """Validate, lock the run directory, then train (see ``_train``); the lock is dropped however
     training ends (and by the kernel when the process dies)."""
@@ -301,7 +289,6 @@ def train(config: TrainConfig, resume: bool) -> int:
                                 **config.env.env_options)
         model = build_model(config, probe)
         probe.close()
-        note_idle_recognition(config, model)
         device = resolve_device(run.device)
         if run.runtime == "ray":
             import_ray()

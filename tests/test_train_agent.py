@@ -497,11 +497,3 @@ def test_help_lists_every_config_field():
         if name not in ("env_options", "core_options"):  # mappings: --env-option/--core-option
             assert f"--{name.replace('_', '-')}" in result.stdout, name
     assert "2%" in result.stdout  # the threads field's "2% of its solo speed", printed as written
-
-
-def test_a_recognition_cost_without_view_match_scores_is_noted(tmp_path):
-    result = run(*FAST, "--view-match", "false", "--total-frames", "200", "--logdir", str(tmp_path / "off"))
-    assert "note: recognition_cost 1.0 has no effect: view_match is false" in result.stderr, result.stderr
-    quiet = run(*FAST, "--view-match", "false", "--recognition-cost", "0", "--total-frames", "200",
-                "--logdir", str(tmp_path / "zero"))
-    assert "recognition_cost" not in quiet.stderr, quiet.stderr
