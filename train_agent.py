@@ -215,6 +215,19 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     return saved.with_overrides(keep), True
 
 
+def restore_model(model: ActorCritic, state: dict, source: Path) -> None:
+    """Load a checkpoint's weights into ``model``; a policy made for another number of actions is
+    named as such (one line) rather than as a list of tensor shapes."""
+    saved = state.get("policy.bias")
+    if saved is not None and saved.shape[0] != model.num_actions:
+        why = (" (MiniGrid's Memory tasks have had three navigation actions by default since "
+               "2026-12-03; runs saved earlier without an actions option had seven)"
+               if saved.shape[0] == 7 and model.num_actions == 3 else "")
+        raise CheckpointError(f"checkpoint {str(source)!r} holds a policy over {saved.shape[0]} actions, "
+                              f"this run's env has {model.num_actions}{why}")
+    restore_state(model, state, source, "model")
+
+
 def warn_skipped(skipped: list[str], used: Path) -> None:
     """Say on stderr which newer checkpoints could not be used, and which one is."""
     for problem in skipped:
@@ -329,7 +342,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     learner = Learner(model, optimizer, scheduler, learner_settings(a))
     saved = {"updates": 0, "frames": 0, "written": False}  # what latest.pt holds
     if checkpoint is not None:
-        restore_state(model, checkpoint["model"], source, "model")
+        restore_model(model, checkpoint["model"], source)
         restore_state(optimizer, checkpoint["optimizer"], source, "optimizer")
         if scheduler is not None and checkpoint["scheduler"]:
             restore_state(scheduler, checkpoint["scheduler"], source, "learning-rate schedule")
@@ -454,7 +467,7 @@ def evaluate(args, overrides: dict) -> int:
         raise
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    restore_state(model, checkpoint["model"], source, "model")
+    restore_model(model, checkpoint["model"], source)
     model.eval()
     episodes = play(model, env, count, args.greedy)
     env.close()

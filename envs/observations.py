@@ -157,13 +157,26 @@ class DictObservation(gym.ObservationWrapper):
 MINIGRID_ACTION_SETS = {"all": 7, "navigation": 3}
 """MiniGrid action sets: all seven actions, or only turn left, turn right, forward (ids 0, 1, 2).
 Memory tasks need only the three; the other four do nothing there except waste exploration."""
+MINIGRID_ACTION_CHOICES = ("auto", *MINIGRID_ACTION_SETS)
+"""What ``actions`` may name: a set, or ``auto`` (``minigrid_actions_for``)."""
 
 
-def check_minigrid_actions(actions: str) -> int:
-    """The number of actions of the named set; ``ValueError`` naming the allowed sets otherwise."""
-    if actions not in MINIGRID_ACTION_SETS:
-        raise ValueError(f"unknown actions {actions!r}; expected one of {', '.join(MINIGRID_ACTION_SETS)}")
-    return MINIGRID_ACTION_SETS[actions]
+def check_minigrid_actions(actions: str) -> None:
+    """``ValueError`` naming the allowed choices unless ``actions`` is one of them."""
+    if actions not in MINIGRID_ACTION_CHOICES:
+        raise ValueError(f"unknown actions {actions!r}; expected one of {', '.join(MINIGRID_ACTION_CHOICES)}")
+
+
+def minigrid_actions_for(env: gym.Env, actions: str) -> str:
+    """The action set ``actions`` names for ``env``: ``auto`` is ``navigation`` on MiniGrid's Memory
+    tasks (pickup, drop, toggle and done change nothing there: the env turns pickup into toggle, and
+    neither object toggles) and ``all`` elsewhere; a set's own name is itself."""
+    check_minigrid_actions(actions)
+    if actions != "auto":
+        return actions
+    from minigrid.envs import MemoryEnv
+
+    return "navigation" if isinstance(env.unwrapped, MemoryEnv) else "all"
 
 
 def minigrid_success(reward: float, terminated: bool) -> bool:
@@ -179,12 +192,14 @@ class MiniGridObservation(gym.ObservationWrapper):
     varies between episodes (MiniGrid's Memory tasks have one fixed mission, so it is dropped).
 
     ``actions="navigation"`` keeps only the first three actions (left, right, forward); the ids do not
-    change, so the wrapped env receives the agent's action as it is. An episode's last ``info`` gets
+    change, so the wrapped env receives the agent's action as it is. ``auto`` (the default): see
+    ``minigrid_actions_for``. An episode's last ``info`` gets
     ``"success"`` (``minigrid_success``)."""
 
-    def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "all"):
+    def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "auto"):
         super().__init__(env)
-        self.action_space = spaces.Discrete(check_minigrid_actions(actions))
+        self.action_set = minigrid_actions_for(env, actions)
+        self.action_space = spaces.Discrete(MINIGRID_ACTION_SETS[self.action_set])
         if mission not in ("auto", "tokens", "drop"):
             raise ValueError(f"unknown mission {mission!r}; expected one of auto, tokens, drop")
         if mission == "auto":

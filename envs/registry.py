@@ -91,17 +91,18 @@ def resolve(env_id: str) -> str:
     return env_id
 
 
-def make_env(env_id: str, *, mission: str = "auto", actions: str = "all", render_mode: str | None = None,
+def make_env(env_id: str, *, mission: str = "auto", actions: str = "auto", render_mode: str | None = None,
              **kwargs) -> gym.Env:
     """A single env whose observations are a flat dict of arrays (see ``envs.observations``).
 
     MiniGrid only: ``mission`` ``auto`` keeps the mission as word ids when it varies, ``tokens``
-    always, ``drop`` never; ``actions`` ``all`` (7) or ``navigation`` (left, right, forward).
+    always, ``drop`` never; ``actions`` ``all`` (7), ``navigation`` (left, right, forward) or ``auto``
+    (navigation on the Memory tasks, where the other four do nothing, all elsewhere).
     Other keyword arguments go to ``gymnasium.make``.
     """
     name = resolve(env_id)
     check_minigrid_actions(actions)
-    if actions != "all" and not is_minigrid(name):
+    if actions not in ("auto", "all") and not is_minigrid(name):
         raise ValueError(f"actions={actions!r} applies to MiniGrid ids only, not {env_id!r}")
     if render_mode is not None:
         kwargs["render_mode"] = render_mode

@@ -164,7 +164,7 @@ def make_vector_env(
     backend: str = "auto",
     vectorization: str = "sync",
     mission: str = "auto",
-    actions: str = "all",
+    actions: str = "auto",
     num_threads: int = 0,
     **kwargs,
 ) -> VectorEnv:

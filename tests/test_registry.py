@@ -67,9 +67,13 @@ def test_popgym_tasks_come_as_dicts():
 
 
 def test_minigrid_action_sets():
-    assert make_env("MiniGrid-MemoryS7-v0").action_space.n == 7
+    assert make_env("MiniGrid-MemoryS7-v0", actions="all").action_space.n == 7
     assert make_env("MiniGrid-MemoryS7-v0", actions="navigation").action_space.n == 3
-    with pytest.raises(ValueError, match="unknown actions 'move'; expected one of all, navigation"):
+    # auto: the three that do something on the Memory tasks, all seven where the others act
+    assert make_env("MiniGrid-MemoryS13Random-v0").action_space.n == 3
+    assert make_env("MiniGrid-DoorKey-5x5-v0").action_space.n == 7
+    assert make_env("PassiveVisualMatch-Easy-v0", actions="all").action_space.n == 4
+    with pytest.raises(ValueError, match="unknown actions 'move'; expected one of auto, all, navigation"):
         make_env("MiniGrid-MemoryS7-v0", actions="move")
     with pytest.raises(ValueError, match="applies to MiniGrid ids only"):
         make_env("PassiveVisualMatch-Easy-v0", actions="navigation")

@@ -79,7 +79,7 @@ def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evalua
         (["--core-option", "gate_init=fancy"], "unknown gate_init 'fancy'"),
         (["--runtime", "rays"], "runtime must be one of sync, async, ray, got 'rays'"),
         (["--device", "tpu"], "device must be one of auto, cpu, cuda, cuda:N, got 'tpu'"),
-        (["--env-option", "actions=some"], "unknown actions 'some'; expected one of all, navigation"),
+        (["--env-option", "actions=some"], "unknown actions 'some'; expected one of auto, all, navigation"),
         (["--previous-inputs", "maybe"], "expected true or false, got 'maybe'"),
         (["--learning-rate", "inf"], "learning_rate must be a finite number, got inf"),
         (["--entropy-cost", "inf"], "entropy_cost must be a finite number, got inf"),
@@ -166,6 +166,21 @@ def test_resume_refuses_to_change_the_model(tmp_path):
     run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
     result = run("--logdir", str(logdir), "--core", "lstm", check=False)
     assert result.returncode == 2 and "resuming it can change only" in result.stderr
+
+
+def test_a_checkpoint_over_another_action_count_is_named_in_one_line(tmp_path):
+    logdir = tmp_path / "run"
+    run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
+    path = logdir / "checkpoints" / "latest.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    for key in ("policy.weight", "policy.bias"):  # as if saved by a run with 7 actions
+        rows = checkpoint["model"][key]
+        checkpoint["model"][key] = torch.cat([rows, rows[:3]])
+    torch.save(checkpoint, path)
+    for args in (["--eval", "--episodes", "1"], ["--total-frames", "400"]):
+        result = run(*args, "--logdir", str(logdir), check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert "holds a policy over 7 actions, this run's env has 4" in result.stderr
 
 
 def test_the_refine_bias_is_part_of_the_run(tmp_path):
