@@ -198,8 +198,7 @@ class MiniGridObservation(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, mission: str = "auto", actions: str = "auto"):
         super().__init__(env)
-        self.action_set = minigrid_actions_for(env, actions)
-        self.action_space = spaces.Discrete(MINIGRID_ACTION_SETS[self.action_set])
+        self.action_space = spaces.Discrete(MINIGRID_ACTION_SETS[minigrid_actions_for(env, actions)])
         if mission not in ("auto", "tokens", "drop"):
             raise ValueError(f"unknown mission {mission!r}; expected one of auto, tokens, drop")
         if mission == "auto":
