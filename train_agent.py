@@ -244,8 +244,7 @@ def build_model(config: TrainConfig, env) -> ActorCritic:
 def _build_model(config: TrainConfig, description: dict, num_actions: int) -> ActorCritic:
     c = config.core
     factory = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
-    return ActorCritic.build(description, num_actions, factory, **c.network_options(),
-                             action_value_head=config.agent.action_value_cost > 0)
+    return ActorCritic.build(description, num_actions, factory, **config.model_options())
 
 
 def model_factory(config: TrainConfig, model: ActorCritic):

@@ -216,8 +216,8 @@ class ActorCritic(nn.Module):
               view_match: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
-        The keyword options are ``configs.CoreConfig.network_options()`` and ``action_value_head``
-        (an agent with ``action_value_cost > 0``)."""
+        The keyword options are a run's ``configs.TrainConfig.model_options()``: the core section's
+        ``network_options()`` and ``action_value_head`` (an agent with ``action_value_cost > 0``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
                    observation_gate, input_norm, action_value_head, view_match)

@@ -29,7 +29,7 @@ def build_agent(config: TrainConfig):
     probe = factory(0)
     num_actions = int(probe.single_action_space.n)
     core = core_factory(c.core, c.hidden_size, c.core_options, refine_bias=c.refine_bias)
-    model = ActorCritic.build(probe.observation_description, num_actions, core, **c.network_options())
+    model = ActorCritic.build(probe.observation_description, num_actions, core, **config.model_options())
     probe.close()
     return model, factory
 

@@ -10,6 +10,8 @@ policy's own sampling, core state carried):
 - success rate and mean episode length;
 - ``looked back``: the share of episodes in which the agent faced the start room from the junction
   (in S7 the cue is in view from there, so a one-step memory suffices after it);
+- ``saw the cue``: the share of episodes in which the cue object was in the agent's view at a step
+  the policy acted on (an agent that never turns to see it has nothing to remember);
 - ``P(forward)`` when facing an object from the junction, split by whether the agent had looked back
   and whether the object matches the cue. An agent that uses the cue goes forward towards the
   matching object and not towards the other; a stalled one goes forward alike to both.
@@ -39,7 +41,8 @@ SOUTH, WEST, NORTH = 1, 2, 3  # MiniGrid agent_dir: 0 east, 1 south, 2 west, 3 n
 
 
 def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
-    """``{"success", "length", "looked_back", "p_forward": {(looked_back, matching): (mean, visits)}}``."""
+    """``{"success", "length", "looked_back", "saw_cue", "p_forward": {(looked_back, matching): (mean,
+    visits)}}``."""
     config = load_run_config(logdir / "config.yaml")
     if not config.env.env.startswith("MiniGrid-Memory"):
         raise SystemExit(f"memory_probe: {config.env.env!r} is not a MiniGrid Memory task")
@@ -48,14 +51,15 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
     model.eval()
     env = make_env(config.env.env, **config.env.env_options)
     player = EpisodePlayer(model, env)
-    successes, lengths, looked_back = [], [], []
+    successes, lengths, looked_back, saw_cue = [], [], [], []
     forward = defaultdict(list)
     for episode in range(episodes):
-        looked, steps = False, 0
+        looked, saw, steps = False, False, 0
         for logits, _ in player.steps(seed=seed + episode):
             grid = env.unwrapped  # the pose the policy acted on
             junction = (grid.success_pos[0], grid.height // 2)
             pose = tuple(int(v) for v in grid.agent_pos), int(grid.agent_dir)
+            saw = saw or bool(grid.agent_sees(1, grid.height // 2 - 1))
             if pose == (junction, WEST):
                 looked = True
             if pose[0] == junction and pose[1] in (NORTH, SOUTH):
@@ -66,9 +70,10 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
         successes.append(bool(player.info.get("success")))  # envs.observations.minigrid_success
         lengths.append(steps)
         looked_back.append(looked)
+        saw_cue.append(saw)
     env.close()
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)),
-            "looked_back": float(np.mean(looked_back)),
+            "looked_back": float(np.mean(looked_back)), "saw_cue": float(np.mean(saw_cue)),
             "p_forward": {key: (float(np.mean(v)), len(v)) for key, v in sorted(forward.items())}}
 
 
@@ -80,7 +85,8 @@ def main() -> None:
     torch.set_num_threads(1)
     result = probe(args.logdir, args.episodes)
     print(f"{args.logdir}: success {result['success']:.2f}, mean length {result['length']:.1f} steps, "
-          f"looked back from the junction in {result['looked_back']:.0%} of {args.episodes} episodes")
+          f"saw the cue in {result['saw_cue']:.0%} and looked back from the junction in "
+          f"{result['looked_back']:.0%} of {args.episodes} episodes")
     print("| looked back | facing the matching object | P(forward) | visits |")
     print("|---|---|---:|---:|")
     for (looked, matching), (mean, visits) in result["p_forward"].items():

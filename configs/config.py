@@ -310,6 +310,12 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def model_options(self) -> dict:
+        """Keyword arguments of ``agents.networks.ActorCritic.build`` for this run: the core section's
+        ``network_options()`` and the action-value head that the agent's loss trains (so every place that
+        builds a run's network, the trainer and the benchmarks that load its checkpoints, builds the same)."""
+        return {**self.core.network_options(), "action_value_head": self.agent.action_value_cost > 0}
+
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """Build from ``{section: {field: value}}``; unknown sections or keys are ``ConfigError``s."""

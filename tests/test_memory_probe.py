@@ -9,7 +9,7 @@ import yaml
 from agents.checkpoint import save_checkpoint
 from benchmarks.learner_speed import build_agent
 from benchmarks.memory_probe import probe
-from configs import load_config
+from configs import TrainConfig, load_config
 
 
 def write_run(logdir, config):
@@ -23,10 +23,22 @@ def test_probe_reports_junction_behaviour_of_a_run(tmp_path):
     write_run(tmp_path, load_config("minigrid_memory").with_overrides({"hidden_size": 16, "num_envs": 1}))
     result = probe(tmp_path, episodes=4)
     assert 0.0 <= result["success"] <= 1.0 and 0.0 <= result["looked_back"] <= 1.0
+    assert 0.0 <= result["saw_cue"] <= 1.0
     assert result["length"] >= 1
     for looked, matching in result["p_forward"]:
         assert isinstance(looked, bool) and isinstance(matching, bool)
     assert all(0.0 <= p <= 1.0 and visits >= 1 for p, visits in result["p_forward"].values())
+
+
+def test_probe_loads_a_run_with_the_action_value_head(tmp_path):
+    """The program's defaults train an action-value head (action_value_cost 8): the probe must build
+    the network the run saved, head included, or loading its checkpoint fails."""
+    config = TrainConfig().with_overrides({"env": "MiniGrid-MemoryS7-v0", "hidden_size": 16, "num_envs": 1})
+    assert config.agent.action_value_cost > 0
+    model, _ = build_agent(config)
+    assert model.action_value is not None
+    write_run(tmp_path, config)
+    assert 0.0 <= probe(tmp_path, episodes=1)["success"] <= 1.0
 
 
 def test_probe_refuses_other_tasks(tmp_path):
