@@ -49,6 +49,7 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
     model, _ = build_agent(config)
     model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
     model.eval()
+    torch.manual_seed(seed)  # the policy's sampling, so a rerun reports the same numbers
     env = make_env(config.env.env, **config.env.env_options)
     player = EpisodePlayer(model, env)
     successes, lengths, looked_back, saw_cue = [], [], [], []
