@@ -1,12 +1,12 @@
-"""Does a MiniGrid Memory agent use the cue? Plays a run's latest checkpoint and reports what it does at
-the junction, where the hallway meets the two objects.
+"""Does a memory agent use the cue? Plays a run's latest checkpoint on its task (MiniGrid Memory or
+Passive/Active Visual Match) and reports whether it sees the cue and acts on it.
 
     python benchmarks/memory_probe.py --logdir runs/minigrid_memory [--episodes 200]
 
-Memory tasks (``MiniGrid-MemoryS7-v0`` ... ``S17``): the cue object sits in the start room at (1, H//2 - 1),
-the agent starts facing away from it, and at the junction (hallway end + 1, H//2) it turns up or down
-towards an object; stepping next to the matching one succeeds. Reported over sampled episodes (the
-policy's own sampling, core state carried):
+MiniGrid Memory tasks (``MiniGrid-MemoryS7-v0`` ... ``S17``): the cue object sits in the start room at
+(1, H//2 - 1), the agent starts facing away from it, and at the junction (hallway end + 1, H//2) it
+turns up or down towards an object; stepping next to the matching one succeeds. Reported over sampled
+episodes (the policy's own sampling, core state carried):
 - success rate and mean episode length;
 - ``looked back``: the share of episodes in which the agent faced the start room from the junction
   (in S7 the cue is in view from there, so a one-step memory suffices after it);
@@ -15,6 +15,12 @@ policy's own sampling, core state carried):
 - ``P(forward)`` when facing an object from the junction, split by whether the agent had looked back
   and whether the object matches the cue. An agent that uses the cue goes forward towards the
   matching object and not towards the other; a stalled one goes forward alike to both.
+
+Visual Match tasks (``PassiveVisualMatch-*``, ``ActiveVisualMatch-*``, ``envs/visual_match.py``): the
+success rate, the share of episodes in which the cue ball was in view during the cue phase, the
+success rate split by that (an agent that remembers is near 1 when it saw the cue and near
+``1 / num_pads`` when it did not), and for Active, the share seen by the side the ball stood on (an
+agent that always walks one way sees it on that side only).
 """
 
 from __future__ import annotations
@@ -41,17 +47,54 @@ SOUTH, WEST, NORTH = 1, 2, 3  # MiniGrid agent_dir: 0 east, 1 south, 2 west, 3 n
 
 
 def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
-    """``{"success", "length", "looked_back", "saw_cue", "p_forward": {(looked_back, matching): (mean,
-    visits)}}``."""
+    """The report of ``probe_memory`` or ``probe_visual_match``, whichever fits the run's task."""
     config = load_run_config(logdir / "config.yaml")
-    if not config.env.env.startswith("MiniGrid-Memory"):
-        raise SystemExit(f"memory_probe: {config.env.env!r} is not a MiniGrid Memory task")
+    task = config.env.env
+    if not task.startswith(("MiniGrid-Memory", "PassiveVisualMatch", "ActiveVisualMatch")):
+        raise SystemExit(f"memory_probe: {task!r} is not a MiniGrid Memory or Visual Match task")
     model, _ = build_agent(config)
     model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
     model.eval()
     torch.manual_seed(seed)  # the policy's sampling, so a rerun reports the same numbers
-    env = make_env(config.env.env, **config.env.env_options)
-    player = EpisodePlayer(model, env)
+    env = make_env(task, **config.env.env_options)
+    try:
+        run = probe_memory if task.startswith("MiniGrid-Memory") else probe_visual_match
+        return run(EpisodePlayer(model, env), episodes, seed)
+    finally:
+        env.close()
+
+
+def probe_visual_match(player: EpisodePlayer, episodes: int, seed: int) -> dict:
+    """``{"success", "length", "saw_cue", "success_saw", "success_not_saw", "saw_by_side": {side:
+    (share, episodes)}}``; the split rates are None where no episode falls in the split."""
+    env = player.env.unwrapped
+    successes, lengths, saw_cue, sides = [], [], [], []
+    for episode in range(episodes):
+        saw, side, steps = False, None, 0
+        for _ in player.steps(seed=seed + episode):
+            side = env.cue_side() if side is None else side
+            saw = saw or env.cue_in_view()
+            steps += 1
+        successes.append(bool(player.info.get("success")))
+        lengths.append(steps)
+        saw_cue.append(saw)
+        sides.append(side)
+    successes, saw_cue, sides = np.array(successes), np.array(saw_cue), np.array(sides)
+
+    def mean_or_none(values):
+        return float(np.mean(values)) if len(values) else None
+
+    return {"success": float(successes.mean()), "length": float(np.mean(lengths)),
+            "saw_cue": float(saw_cue.mean()), "success_saw": mean_or_none(successes[saw_cue]),
+            "success_not_saw": mean_or_none(successes[~saw_cue]),
+            "saw_by_side": {int(side): (float(saw_cue[sides == side].mean()), int((sides == side).sum()))
+                            for side in sorted(set(sides.tolist()))}}
+
+
+def probe_memory(player: EpisodePlayer, episodes: int, seed: int) -> dict:
+    """``{"success", "length", "looked_back", "saw_cue", "p_forward": {(looked_back, matching): (mean,
+    visits)}}``."""
+    env = player.env
     successes, lengths, looked_back, saw_cue = [], [], [], []
     forward = defaultdict(list)
     for episode in range(episodes):
@@ -72,7 +115,6 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
         lengths.append(steps)
         looked_back.append(looked)
         saw_cue.append(saw)
-    env.close()
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)),
             "looked_back": float(np.mean(looked_back)), "saw_cue": float(np.mean(saw_cue)),
             "p_forward": {key: (float(np.mean(v)), len(v)) for key, v in sorted(forward.items())}}
@@ -85,6 +127,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     result = probe(args.logdir, args.episodes)
+    if "saw_by_side" in result:
+        print_visual_match(args.logdir, args.episodes, result)
+        return
     print(f"{args.logdir}: success {result['success']:.2f}, mean length {result['length']:.1f} steps, "
           f"saw the cue in {result['saw_cue']:.0%} and looked back from the junction in "
           f"{result['looked_back']:.0%} of {args.episodes} episodes")
@@ -92,6 +137,20 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for (looked, matching), (mean, visits) in result["p_forward"].items():
         print(f"| {'yes' if looked else 'no'} | {'yes' if matching else 'no'} | {mean:.2f} | {visits} |")
+
+
+def print_visual_match(logdir: Path, episodes: int, result: dict) -> None:
+    def rate(value):
+        return "-" if value is None else f"{value:.2f}"
+
+    print(f"{logdir}: success {result['success']:.2f}, mean length {result['length']:.1f} steps, saw the "
+          f"cue in {result['saw_cue']:.0%} of {episodes} episodes; success when it saw the cue "
+          f"{rate(result['success_saw'])}, when it did not {rate(result['success_not_saw'])}")
+    names = {-1: "west end", 0: "beside the start", 1: "east end"}
+    print("| the cue stood | episodes | saw it |")
+    print("|---|---:|---:|")
+    for side, (share, count) in result["saw_by_side"].items():
+        print(f"| {names[side]} | {count} | {share:.0%} |")
 
 
 if __name__ == "__main__":

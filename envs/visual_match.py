@@ -176,6 +176,26 @@ class VisualMatchEnv(gym.Env):
                 terminated, info = True, {"success": False}
         return self._observation(), reward, terminated, False, info
 
+    # -- read-only views for probes (benchmarks/memory_probe.py) -----------------------------------
+    @property
+    def phase(self) -> str:
+        """The current phase: ``"cue"``, ``"delay"`` or ``"recall"``."""
+        return ("cue", "delay", "recall")[self._phase]
+
+    def cue_side(self) -> int:
+        """Where the cue ball stands relative to the agent's start in the cue room: -1 west, +1 east,
+        0 beside it (Passive). Meaningful during the cue phase only."""
+        if not self.active:
+            return 0
+        west = int(self._grid[PAD + 1, PAD + 1, 0]) == BALL
+        return -1 if west else 1
+
+    def cue_in_view(self) -> bool:
+        """The cue ball is inside the agent's view window now (always False outside the cue phase)."""
+        if self._phase != CUE:
+            return False
+        return bool((self._observation()["image"][..., 0] == BALL).any())
+
     # -- observation and rendering ----------------------------------------------------------------
     def _observation(self) -> dict:
         x, y = self._pos

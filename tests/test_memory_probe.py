@@ -1,5 +1,6 @@
-"""``benchmarks/memory_probe.py`` plays a run's checkpoint on a Memory task and reports the junction
-behaviour (a smoke test on an untrained agent: the numbers are well-formed, not learned)."""
+"""``benchmarks/memory_probe.py`` plays a run's checkpoint on a Memory or Visual Match task and reports
+whether it sees and uses the cue (smoke tests on untrained agents: the numbers are well-formed, not
+learned; what the probe reads from Visual Match is tested in test_visual_match.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,23 @@ def test_probe_loads_a_run_with_the_action_value_head(tmp_path):
     assert 0.0 <= probe(tmp_path, episodes=1)["success"] <= 1.0
 
 
+def test_probe_reports_whether_a_visual_match_agent_saw_the_cue(tmp_path):
+    config = load_config("long_recall").with_overrides(
+        {"env": "ActiveVisualMatch-Short-v0", "hidden_size": 16, "num_envs": 1})
+    write_run(tmp_path, config)
+    result = probe(tmp_path, episodes=6)
+    assert 0.0 <= result["success"] <= 1.0 and 0.0 <= result["saw_cue"] <= 1.0
+    assert result["length"] >= 12 + 15 + 1  # the cue steps of Active, the delay, one recall step
+    episodes = sum(count for _, count in result["saw_by_side"].values())
+    assert episodes == 6 and set(result["saw_by_side"]) <= {-1, 1}
+    seen = sum(share * count for share, count in result["saw_by_side"].values())
+    assert seen == pytest.approx(result["saw_cue"] * 6)
+    for split in ("success_saw", "success_not_saw"):
+        assert result[split] is None or 0.0 <= result[split] <= 1.0
+
+
 def test_probe_refuses_other_tasks(tmp_path):
-    write_run(tmp_path, load_config("recall_easy").with_overrides({"hidden_size": 16, "num_envs": 1}))
-    with pytest.raises(SystemExit, match="is not a MiniGrid Memory task"):
+    config = TrainConfig().with_overrides({"env": "ShuffledCueRecall-v0", "hidden_size": 16, "num_envs": 1})
+    write_run(tmp_path, config)
+    with pytest.raises(SystemExit, match="is not a MiniGrid Memory or Visual Match task"):
         probe(tmp_path, episodes=1)

@@ -99,6 +99,33 @@ def test_active_cue_is_out_of_view_at_the_start():
         assert visible_balls(obs) == []
 
 
+def test_probe_views_follow_the_cue():
+    """``phase``, ``cue_side`` and ``cue_in_view`` (what benchmarks/memory_probe.py reads): walking
+    three cells towards the cue brings it into view, walking away keeps it out, and it is gone once
+    the delay begins."""
+    env = VisualMatchEnv(active=True, delay=3)
+    sides = set()
+    for seed in range(12):
+        env.reset(seed=seed)
+        side = env.cue_side()
+        sides.add(side)
+        assert env.phase == "cue" and not env.cue_in_view()
+        away, towards = (2, 0) if side == 1 else (0, 2)
+        for _ in range(3):
+            env.step(away)
+        assert not env.cue_in_view()
+        for _ in range(6):
+            obs, *_ = env.step(towards)
+        assert env.cue_in_view() and visible_balls(obs)
+        while env.phase == "cue":
+            env.step(1)
+        assert env.phase == "delay" and not env.cue_in_view()
+    assert sides == {-1, 1}
+    passive = VisualMatchEnv()
+    passive.reset(seed=0)
+    assert passive.cue_side() == 0 and passive.cue_in_view()
+
+
 def test_apples_pay_and_regrow():
     env = VisualMatchEnv(delay=200, apple_reward=0.5, num_apples=4)
     env.reset(seed=0)
