@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--core-option", action="append", metavar="KEY=VALUE",
                         help="core option (repeatable), e.g. num_layers=2")
     parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
-                        help="env constructor argument (repeatable), e.g. delay=100")
+                        help="env constructor argument (repeatable), e.g. delay=100; with --eval, "
+                             "replaces the run's (the agent on another delay)")
     docs = field_docs()
     defaults = TrainConfig()
     for name, section in field_owners().items():
@@ -454,6 +455,9 @@ def evaluate(args, overrides: dict) -> int:
     if count < 1:
         raise ConfigError(f"--episodes must be a positive integer, got {count}")
     config = load_run_config(logdir / "config.yaml")
+    env_options = key_values(args.env_option, "--env-option")
+    if env_options:  # the trained agent on a variant of its task (e.g. another delay)
+        config = config.with_overrides({"env_options": {**config.env.env_options, **env_options}})
     checkpoint, source, skipped = load_run_checkpoint(logdir / "checkpoints", keys=("model",))
     warn_skipped(skipped, source)
     torch.set_num_threads(config.run.threads)
@@ -471,7 +475,8 @@ def evaluate(args, overrides: dict) -> int:
     episodes = play(model, env, count, args.greedy)
     env.close()
     returns = [episode.ret for episode in episodes]
-    result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns}
+    result = {"episodes": len(returns), "mean_return": float(np.mean(returns)), "returns": returns,
+              "env_options": dict(config.env.env_options)}
     verdicts = [episode.success for episode in episodes if episode.success is not None]
     if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))

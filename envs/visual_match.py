@@ -6,7 +6,8 @@ An episode has three phases, each in its own small room:
 1. **Cue** (``cue_steps``): a ball of the cue colour is in the room. *Passive*: the ball stands next
    to the agent and is always in view. *Active*: the room is a corridor with the ball at one of its
    two ends, out of view from the start; the agent must walk to see it.
-2. **Delay** (``delay`` steps): an orchard of yellow keys ("apples"); walking onto one gives
+2. **Delay** (``delay`` steps; with ``min_delay``, a number drawn per episode, uniform over
+   ``min_delay..delay``): an orchard of yellow keys ("apples"); walking onto one gives
    ``apple_reward`` and it regrows elsewhere. The cue is gone.
 3. **Recall** (at most ``recall_steps``): ``num_pads`` coloured balls in a row, one of the cue colour;
    walking into one ends the episode with ``final_reward`` if it has the cue colour, else 0. Running
@@ -63,6 +64,7 @@ class VisualMatchEnv(gym.Env):
     def __init__(
         self,
         delay: int = 15,
+        min_delay: int | None = None,
         active: bool = False,
         num_pads: int = 3,
         cue_steps: int | None = None,
@@ -75,11 +77,16 @@ class VisualMatchEnv(gym.Env):
     ):
         if not 1 <= int(delay) <= 100_000:
             raise ValueError(f"delay must be between 1 and 100000 steps, got {delay!r}")
+        if min_delay is not None and not 1 <= int(min_delay) <= int(delay):
+            raise ValueError(f"min_delay must be between 1 and delay ({delay}) steps, got {min_delay!r}")
         if not 2 <= num_pads <= len(CUE_COLOURS):
             raise ValueError(f"num_pads must be between 2 and {len(CUE_COLOURS)}, got {num_pads!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; expected None or 'rgb_array'")
         self.delay, self.active, self.num_pads = int(delay), bool(active), int(num_pads)
+        # Mixed delays: short episodes teach the recall that the long ones then need held longer.
+        self.min_delay = self.delay if min_delay is None else int(min_delay)
+        self._delay = self.delay  # this episode's
         self.cue_steps = int(cue_steps if cue_steps is not None else (12 if active else 5))
         self.recall_steps, self.num_apples = int(recall_steps), int(num_apples)
         self.apple_reward, self.final_reward = float(apple_reward), float(final_reward)
@@ -105,6 +112,8 @@ class VisualMatchEnv(gym.Env):
         super().reset(seed=seed)
         colours = self.num_pads if self.fixed_pads else len(CUE_COLOURS)
         self._cue = int(self.np_random.integers(colours))
+        if self.min_delay < self.delay:  # else no draw: the fixed-delay tasks keep their random streams
+            self._delay = int(self.np_random.integers(self.min_delay, self.delay + 1))
         self._direction = 0
         self._enter(CUE)
         return self._observation(), {}
@@ -170,7 +179,7 @@ class VisualMatchEnv(gym.Env):
         if not terminated:
             if self._phase == CUE and self._phase_steps >= self.cue_steps:
                 self._enter(DELAY)
-            elif self._phase == DELAY and self._phase_steps >= self.delay:
+            elif self._phase == DELAY and self._phase_steps >= self._delay:
                 self._enter(RECALL)
             elif self._phase == RECALL and self._phase_steps >= self.recall_steps:
                 terminated, info = True, {"success": False}

@@ -52,7 +52,13 @@ def test_train_resume_and_evaluate(tmp_path):
     assert report["episodes"] == 3 and len(report["returns"]) == 3
     # Easy visual match: the recall's reward (1) is the only reward, so success means a return of 1
     assert report["success_rate"] == sum(r == 1.0 for r in report["returns"]) / 3
-    assert "mean return over 3 episodes" in result.stdout
+    assert "mean return over 3 episodes" in result.stdout and report["env_options"] == {}
+
+    run("--eval", "--logdir", str(logdir), "--episodes", "2", "--env-option", "delay=3")  # another delay
+    assert json.loads((logdir / "eval.json").read_text())["env_options"] == {"delay": 3}
+    refused = run("--eval", "--logdir", str(logdir), "--env-option", "min_delay=5", check=False)
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1
+    assert "min_delay must be between 1 and delay (1) steps, got 5" in refused.stderr
 
 
 def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evaluates(tmp_path):

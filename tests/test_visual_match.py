@@ -162,6 +162,19 @@ def test_episode_length_follows_the_delay():
         assert steps == env.cue_steps + delay + 4
 
 
+def test_min_delay_draws_each_episodes_delay():
+    env = VisualMatchEnv(delay=12, min_delay=3, recall_steps=1)
+    lengths = set()
+    for seed in range(60):
+        env.reset(seed=seed)
+        steps, terminated = 0, False
+        while not terminated:
+            _, _, terminated, _, _ = env.step(DOWN)
+            steps += 1
+        lengths.add(steps - env.cue_steps - 1)
+    assert lengths == set(range(3, 13))  # every delay of 3..12, none outside
+
+
 def test_render_and_bad_arguments():
     env = make_env("PassiveVisualMatch-Medium-v0", render_mode="rgb_array")
     env.reset(seed=0)
@@ -171,3 +184,5 @@ def test_render_and_bad_arguments():
         VisualMatchEnv(num_pads=7)
     with pytest.raises(ValueError, match="delay must be between"):
         VisualMatchEnv(delay=0)
+    with pytest.raises(ValueError, match=r"min_delay must be between 1 and delay \(15\) steps, got 20"):
+        VisualMatchEnv(delay=15, min_delay=20)
