@@ -2,6 +2,7 @@
 Passive/Active Visual Match) and reports whether it sees the cue and acts on it.
 
     python benchmarks/memory_probe.py --logdir runs/minigrid_memory [--episodes 200]
+        [--env-option KEY=VALUE ...]   # replaces the run's env options, e.g. min_delay=250
 
 MiniGrid Memory tasks (``MiniGrid-MemoryS7-v0`` ... ``S17``): the cue object sits in the start room at
 (1, H//2 - 1), the agent starts facing away from it, and at the junction (hallway end + 1, H//2) it
@@ -40,14 +41,16 @@ from agents.checkpoint import load_checkpoint  # noqa: E402
 from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
 from configs import load_run_config  # noqa: E402
+from configs.config import key_values  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 FORWARD = 2  # MiniGrid action ids: 0 left, 1 right, 2 forward
 SOUTH, WEST, NORTH = 1, 2, 3  # MiniGrid agent_dir: 0 east, 1 south, 2 west, 3 north
 
 
-def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
-    """The report of ``probe_memory`` or ``probe_visual_match``, whichever fits the run's task."""
+def probe(logdir: Path, episodes: int, seed: int = 1000, env_options: dict | None = None) -> dict:
+    """The report of ``probe_memory`` or ``probe_visual_match``, whichever fits the run's task;
+    ``env_options`` replace the run's own (the agent on another variant of its task)."""
     config = load_run_config(logdir / "config.yaml")
     task = config.env.env
     if not task.startswith(("MiniGrid-Memory", "PassiveVisualMatch", "ActiveVisualMatch")):
@@ -56,7 +59,7 @@ def probe(logdir: Path, episodes: int, seed: int = 1000) -> dict:
     model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
     model.eval()
     torch.manual_seed(seed)  # the policy's sampling, so a rerun reports the same numbers
-    env = make_env(task, **config.env.env_options)
+    env = make_env(task, **{**config.env.env_options, **(env_options or {})})
     try:
         run = probe_memory if task.startswith("MiniGrid-Memory") else probe_visual_match
         return run(EpisodePlayer(model, env), episodes, seed)
@@ -124,9 +127,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--logdir", type=Path, required=True)
     parser.add_argument("--episodes", type=int, default=200)
+    parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                        help="replaces the run's env option (repeatable), e.g. min_delay=250")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result = probe(args.logdir, args.episodes)
+    try:
+        options = key_values(args.env_option, "--env-option")
+        result = probe(args.logdir, args.episodes, env_options=options)
+    except (ValueError, TypeError) as error:  # a bad option: its one-line reason
+        raise SystemExit(f"memory_probe: {error}") from None
     if "saw_by_side" in result:
         print_visual_match(args.logdir, args.episodes, result)
         return

@@ -55,6 +55,8 @@ def test_probe_reports_whether_a_visual_match_agent_saw_the_cue(tmp_path):
     assert seen == pytest.approx(result["saw_cue"] * 6)
     for split in ("success_saw", "success_not_saw"):
         assert result[split] is None or 0.0 <= result[split] <= 1.0
+    shorter = probe(tmp_path, episodes=2, env_options={"delay": 3})  # the agent on another delay
+    assert 12 + 3 + 1 <= shorter["length"] <= 12 + 3 + 10
 
 
 def test_probe_refuses_other_tasks(tmp_path):
