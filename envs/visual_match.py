@@ -84,7 +84,7 @@ class VisualMatchEnv(gym.Env):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; expected None or 'rgb_array'")
         self.delay, self.active, self.num_pads = int(delay), bool(active), int(num_pads)
-        # Mixed delays: short episodes teach the recall that the long ones then need held longer.
+        # Mixed delays (a curriculum without a schedule): short episodes to learn the recall on.
         self.min_delay = self.delay if min_delay is None else int(min_delay)
         self._delay = self.delay  # this episode's
         self.cue_steps = int(cue_steps if cue_steps is not None else (12 if active else 5))
