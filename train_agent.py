@@ -189,12 +189,7 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     requested = preset.with_overrides(overrides)
     core_options = key_values(args.core_option, "--core-option")
     env_options = key_values(args.env_option, "--env-option")
-    if core_options:
-        requested = requested.with_overrides(
-            {"core_options": {**requested.core.core_options, **core_options}})
-    if env_options:
-        requested = requested.with_overrides(
-            {"env_options": {**requested.env.env_options, **env_options}})
+    requested = requested.with_options(env=env_options, core=core_options)
     logdir = Path(requested.run.logdir)
     if not (logdir / "checkpoints" / "latest.pt").exists():
         return requested, False
@@ -455,9 +450,8 @@ def evaluate(args, overrides: dict) -> int:
     if count < 1:
         raise ConfigError(f"--episodes must be a positive integer, got {count}")
     config = load_run_config(logdir / "config.yaml")
-    env_options = key_values(args.env_option, "--env-option")
-    if env_options:  # the trained agent on a variant of its task (e.g. another delay)
-        config = config.with_overrides({"env_options": {**config.env.env_options, **env_options}})
+    # --env-option: the trained agent on a variant of its task (e.g. another delay)
+    config = config.with_options(env=key_values(args.env_option, "--env-option"))
     checkpoint, source, skipped = load_run_checkpoint(logdir / "checkpoints", keys=("model",))
     warn_skipped(skipped, source)
     torch.set_num_threads(config.run.threads)

@@ -59,7 +59,10 @@ def probe(logdir: Path, episodes: int, seed: int = 1000, env_options: dict | Non
     model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
     model.eval()
     torch.manual_seed(seed)  # the policy's sampling, so a rerun reports the same numbers
-    env = make_env(task, **{**config.env.env_options, **(env_options or {})})
+    try:
+        env = make_env(task, **config.with_options(env=env_options).env.env_options)
+    except ValueError as error:  # a bad --env-option: the env's one-line reason
+        raise SystemExit(f"memory_probe: {error}") from None
     try:
         run = probe_memory if task.startswith("MiniGrid-Memory") else probe_visual_match
         return run(EpisodePlayer(model, env), episodes, seed)
@@ -133,9 +136,9 @@ def main() -> None:
     torch.set_num_threads(1)
     try:
         options = key_values(args.env_option, "--env-option")
-        result = probe(args.logdir, args.episodes, env_options=options)
-    except (ValueError, TypeError) as error:  # a bad option: its one-line reason
+    except ValueError as error:
         raise SystemExit(f"memory_probe: {error}") from None
+    result = probe(args.logdir, args.episodes, env_options=options)
     if "saw_by_side" in result:
         print_visual_match(args.logdir, args.episodes, result)
         return

@@ -343,6 +343,16 @@ class TrainConfig:
             data[owners[key]][key] = value
         return TrainConfig.from_dict(data)
 
+    def with_options(self, *, env: dict | None = None, core: dict | None = None) -> TrainConfig:
+        """A copy whose ``env_options`` / ``core_options`` gain ``env`` / ``core`` (a given key
+        replaces the config's), validated: what ``--env-option`` and ``--core-option`` do."""
+        overrides = {}
+        if env:
+            overrides["env_options"] = {**self.env.env_options, **env}
+        if core:
+            overrides["core_options"] = {**self.core.core_options, **core}
+        return self.with_overrides(overrides) if overrides else self
+
 
 def field_owners() -> dict[str, str]:
     """Field name -> section name, for every field of every section."""

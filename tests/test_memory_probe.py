@@ -57,6 +57,8 @@ def test_probe_reports_whether_a_visual_match_agent_saw_the_cue(tmp_path):
         assert result[split] is None or 0.0 <= result[split] <= 1.0
     shorter = probe(tmp_path, episodes=2, env_options={"delay": 3})  # the agent on another delay
     assert 12 + 3 + 1 <= shorter["length"] <= 12 + 3 + 10
+    with pytest.raises(SystemExit, match=r"min_delay must be between 1 and delay \(15\) steps, got 99"):
+        probe(tmp_path, episodes=1, env_options={"min_delay": 99})
 
 
 def test_probe_refuses_other_tasks(tmp_path):
