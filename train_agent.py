@@ -51,6 +51,7 @@ from agents.checkpoint import (
     RunDirError,
     RunLock,
     load_run_checkpoint,
+    load_weights,
     remove_stale_temporaries,
     restore_rng,
     restore_state,
@@ -297,6 +298,11 @@ def train(config: TrainConfig, resume: bool) -> int:
                                 **config.env.env_options)
         model = build_model(config, probe)
         probe.close()
+        if run.init_from and not resume:  # before anything is written: a misfit is one line
+            weights, source, skipped = load_weights(run.init_from)
+            warn_skipped(skipped, source)
+            restore_model(model, weights, source)
+            print(f"starting from the weights of {source}")
         device = resolve_device(run.device)
         if run.runtime == "ray":
             import_ray()

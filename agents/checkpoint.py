@@ -120,6 +120,21 @@ def load_run_checkpoint(folder: str | Path, keys: tuple[str, ...] = RUN_KEYS) ->
     raise CheckpointError(skipped[0] + tail)
 
 
+def load_weights(path: str | Path) -> tuple[dict, Path, list[str]]:
+    """The network weights at ``path``: a run directory (its ``checkpoints/``), a checkpoints folder
+    (as ``load_run_checkpoint``) or a checkpoint file. Returns the ``model`` state, the file it came
+    from and the newer files skipped; a one-line ``CheckpointError`` where none will do."""
+    path = Path(path)
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        checkpoint, source, skipped = load_run_checkpoint(folder, keys=("model",))
+    elif path.exists():
+        checkpoint, source, skipped = check_run_checkpoint(load_checkpoint(path), path, ("model",)), path, []
+    else:
+        raise CheckpointError(f"no run directory or checkpoint at {str(path)!r}")
+    return checkpoint["model"], source, skipped
+
+
 def restore_state(target, state, path: str | Path, what: str) -> None:
     """``target.load_state_dict(state)`` (a module, optimiser or scheduler), with a one-line
     ``CheckpointError`` when the checkpoint does not fit (another model size, core or optimiser)."""

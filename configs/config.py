@@ -278,8 +278,13 @@ class RunConfig:
     """torch intra-op threads of the learner (async: minus one per actor, at least 1; actors and
     evaluation use 1). More than 1 measured no faster for the default model on 2 cores, and two runs
     side by side with 2 each slowed the sync one to 2% of its solo speed (docs/PERFORMANCE.md)."""
+    init_from: str = ""
+    """A new run starts from the network weights of this run directory (its newest readable
+    checkpoint) or checkpoint file; optimiser, schedule and frame count start fresh. The network must
+    be the same (core, sizes, the env's observations and actions). A resumed run ignores it."""
 
     def __post_init__(self):
+        _check(isinstance(self.init_from, str), f"init_from must be a path, got {self.init_from!r}")
         _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
                f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,

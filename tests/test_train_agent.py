@@ -189,6 +189,35 @@ def test_a_checkpoint_over_another_action_count_is_named_in_one_line(tmp_path):
         assert "holds a policy over 7 actions, this run's env has 4" in result.stderr
 
 
+def _weights(logdir: Path) -> dict:
+    return torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["model"]
+
+
+def _distance(a: dict, b: dict) -> float:
+    return sum(float((a[k] - b[k]).pow(2).sum()) for k in a if a[k].is_floating_point()) ** 0.5
+
+
+def test_a_new_run_starts_from_the_weights_of_another(tmp_path):
+    source, warm, cold = tmp_path / "source", tmp_path / "warm", tmp_path / "cold"
+    run(*FAST, "--total-frames", "200", "--seed", "1", "--logdir", str(source))
+    result = run(*FAST, "--total-frames", "40", "--init-from", str(source), "--logdir", str(warm))
+    assert f"starting from the weights of {source / 'checkpoints' / 'latest.pt'}" in result.stdout
+    run(*FAST, "--total-frames", "40", "--logdir", str(cold))  # the same run from its own init
+    # one update away from the source's weights, where a fresh init is far from them
+    assert _distance(_weights(warm), _weights(source)) < 0.2 * _distance(_weights(cold), _weights(source))
+    assert "init_from: " + str(source) in (warm / "config.yaml").read_text()
+    assert torch.load(warm / "checkpoints" / "latest.pt", weights_only=True)["frames"] == 40  # counts anew
+    run(*FAST, "--total-frames", "80", "--init-from", str(source), "--logdir", str(warm))  # resumes it
+
+    for source_arg, message in ((source, "does not fit this run's model"),
+                                (tmp_path / "nowhere", "no run directory or checkpoint at")):
+        bad = tmp_path / "bad"
+        result = run(*FAST, "--hidden-size", "32", "--total-frames", "40", "--init-from", str(source_arg),
+                     "--logdir", str(bad), check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr and not bad.exists()
+
+
 def test_the_refine_bias_is_part_of_the_run(tmp_path):
     """--refine-bias is saved with the run, and a resume may not change it (the checkpoint's refine
     gate was trained from that start); a preset that states it still takes a core without a refine
