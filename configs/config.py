@@ -198,7 +198,8 @@ class AgentConfig:
     whether its element's value is seen again (in view earlier in the episode, then out of view, now
     back), so the core learns to keep what it saw before the reward teaches it why
     (agents/recognition.py). 0: off. No effect without view-match scores (view_match false, or an
-    observation without elements). A default since 2026-12-03 (0 before)."""
+    observation without elements); given as a flag with view_match false it is refused. A default
+    since 2026-12-03 (0 before)."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by

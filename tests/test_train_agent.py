@@ -89,6 +89,8 @@ def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evalua
         (["--previous-inputs", "maybe"], "expected true or false, got 'maybe'"),
         (["--learning-rate", "inf"], "learning_rate must be a finite number, got inf"),
         (["--entropy-cost", "inf"], "entropy_cost must be a finite number, got inf"),
+        (["--view-match", "false", "--recognition-cost", "2"],
+         "--recognition-cost 2 trains the view-match scores: it needs --view-match true"),
         (["--max-grad-norm", "inf"], "max_grad_norm must be a finite number, got inf"),
         (["--clip-rho", "inf"], "clip_rho must be a finite number, got inf"),
         (["--core-option", "t_max=.nan"], "core option t_max must be a finite number, got nan"),
