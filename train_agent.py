@@ -191,9 +191,12 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     core_options = key_values(args.core_option, "--core-option")
     env_options = key_values(args.env_option, "--env-option")
     requested = requested.with_options(env=env_options, core=core_options)
-    if overrides.get("recognition_cost", 0) > 0 and not requested.core.view_match:
-        raise ConfigError(f"--recognition-cost {overrides['recognition_cost']:g} trains the view-match "
-                          "scores: it needs --view-match true (or --recognition-cost 0)")
+    for name, what in (("recognition_cost", "trains the view-match scores"),
+                       ("novelty_bonus", "counts the view-match elements")):
+        if overrides.get(name, 0) > 0 and not requested.core.view_match:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} {overrides[name]:g} {what}: it needs --view-match true "
+                              f"(or {flag} 0)")
     logdir = Path(requested.run.logdir)
     if not (logdir / "checkpoints" / "latest.pt").exists():
         return requested, False

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
+from .novelty import first_sightings
 from .recognition import Targets, has_scores, recognition_loss, targets_of
 from .rollout import Unroll
 
@@ -38,6 +39,7 @@ class LearnerSettings:
     epochs: int = 1
     action_value_cost: float = 0.0
     recognition_cost: float = 0.0
+    novelty_bonus: float = 0.0
     advantage_norm: bool = False
 
 
@@ -98,14 +100,28 @@ class Learner:
         self.model, self.optimizer, self.scheduler, self.settings = model, optimizer, scheduler, settings
         self.updates = 0
         self.recognition = settings.recognition_cost > 0 and has_scores(model)  # else the loss is off
+        self.novelty = settings.novelty_bonus > 0 and has_scores(model)  # else no bonus
 
-    def loss(self, unroll: Unroll, targets: Targets | None = None) -> tuple[LossTerms, dict]:
-        """The loss terms of ``unroll`` and their extras; ``targets``: the unroll's recognition targets
-        (built here when needed and not given)."""
+    def bonus(self, unroll: Unroll, targets: Targets | None = None) -> torch.Tensor | None:
+        """The novelty bonus of each step of ``unroll``, ``[T + 1, B]`` (``agents.novelty``), or None
+        where it is off; ``targets`` lends its element ids."""
+        if not self.novelty:
+            return None
+        ids = targets.ids if targets is not None else self.model.element_values(unroll.obs)
+        sightings = first_sightings(ids, unroll.is_first, self.model.view_match.vocab_size)
+        return self.settings.novelty_bonus * sightings
+
+    def loss(self, unroll: Unroll, targets: Targets | None = None,
+             bonus: torch.Tensor | None = None) -> tuple[LossTerms, dict]:
+        """The loss terms of ``unroll`` and their extras; ``targets``: the unroll's recognition targets,
+        ``bonus``: its novelty bonus ``[T + 1, B]`` (each built here when needed and not given)."""
         s = self.settings
         out, _ = self.model.unroll(unroll.obs, unroll.last_action, unroll.reward, unroll.is_first,
                                    unroll.initial_state)
         batch = transitions_of(unroll, s.discount)
+        bonus = bonus if bonus is not None else self.bonus(unroll, targets)
+        if bonus is not None:  # paid with the transition that brought the new value into view
+            batch = batch._replace(rewards=batch.rewards + bonus[1:])
         logits, values, bootstrap = out.logits[:-1], out.values[:-1], out.values[-1]
         q = out.action_values[:-1] if out.action_values is not None else None
         if s.agent == "impala":
@@ -134,8 +150,9 @@ class Learner:
         number = self.updates + 1
         targets = (targets_of(self.model, unroll.obs, unroll.is_first)
                    if self.recognition else None)
+        bonus = self.bonus(unroll, targets)
         for _ in range(self.settings.epochs):
-            terms, extra, grad_norm = self._step(unroll, number, targets)
+            terms, extra, grad_norm = self._step(unroll, number, targets, bonus)
         if self.scheduler is not None:
             self.scheduler.step()
         self.updates += 1
@@ -144,6 +161,8 @@ class Learner:
             stats["losses/recognition"] = terms.recognition.item()
         if "recognition_accuracy" in extra:
             stats["losses/recognition_accuracy"] = extra["recognition_accuracy"]
+        if bonus is not None:
+            stats["losses/novelty_bonus"] = bonus[1:].mean().item()  # per transition
         return stats | {
             "losses/total": terms.total.item(), "losses/policy": terms.policy.item(),
             "losses/baseline": terms.baseline.item(), "losses/entropy": terms.entropy.item(),
@@ -151,10 +170,10 @@ class Learner:
             "losses/learning_rate": self.optimizer.param_groups[0]["lr"],
         }
 
-    def _step(self, unroll: Unroll, number: int,
-              targets: Targets | None = None) -> tuple[LossTerms, dict, torch.Tensor]:
+    def _step(self, unroll: Unroll, number: int, targets: Targets | None = None,
+              bonus: torch.Tensor | None = None) -> tuple[LossTerms, dict, torch.Tensor]:
         """One optimiser step: the loss terms, their extras and the gradient norm before clipping."""
-        terms, extra = self.loss(unroll, targets)
+        terms, extra = self.loss(unroll, targets, bonus)
         self.optimizer.zero_grad(set_to_none=True)
         terms.total.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.max_grad_norm)

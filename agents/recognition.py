@@ -46,24 +46,37 @@ def targets_of(model: nn.Module, obs: dict[str, Tensor], is_first: Tensor) -> Ta
     return Targets(ids, labels, valid, vocab_size)
 
 
+def present_values(values: Tensor, vocab_size: int) -> Tensor:
+    """``values [T, B, K]`` (int64 ids below ``vocab_size``) -> ``[T, B, vocab_size]`` bool: each
+    value is in view at that step."""
+    T, B, _ = values.shape
+    present = torch.zeros(T, B, vocab_size, dtype=torch.bool, device=values.device)
+    return present.scatter_(2, values, True)
+
+
+def episode_counts(events: Tensor, is_first: Tensor) -> Tensor:
+    """``events [T, B, V]`` (bool) and ``is_first [T, B]`` -> ``[T, B, V]`` int64: the events of each
+    value from the start of the episode through step t (from the unroll's first step for an episode
+    that began before it)."""
+    counts = events.long().cumsum(0)
+    previous = torch.zeros_like(counts)
+    previous[1:] = counts[:-1]
+    # the count before each episode's start, carried forward by a running maximum (counts only grow)
+    at_start = torch.where(is_first[:, :, None], previous, torch.zeros_like(previous))
+    return counts - torch.cummax(at_start, dim=0).values
+
+
 def seen_again(values: Tensor, is_first: Tensor, vocab_size: int) -> tuple[Tensor, Tensor]:
     """``values [T, B, K]`` (int64, each element's value id below ``vocab_size``) and ``is_first
     [T, B]`` -> ``labels [T, B, K]`` (bool: the value was in view earlier in the episode, then out of
     view for at least one step, and is in view now) and ``valid [T, B]`` (bool: the episode began at
     or after the unroll's first step, so its whole past is in the unroll)."""
-    T, B, _ = values.shape
-    present = torch.zeros(T, B, vocab_size, dtype=torch.bool, device=values.device)
-    present.scatter_(2, values, True)
+    present = present_values(values, vocab_size)
     # in view at the step before, in the same episode (the unroll's first step has no step before)
     before = torch.zeros_like(present)
     before[1:] = present[:-1] & ~is_first[1:, :, None]
-    onsets = (present & ~before).long().cumsum(0)  # sightings that began at or before t, [T, B, V]
-    # sightings before the episode's start: the running maximum of the count at each start
-    previous = torch.zeros_like(onsets)
-    previous[1:] = onsets[:-1]
-    at_start = torch.where(is_first[:, :, None], previous, torch.zeros_like(previous))
-    in_episode = onsets - torch.cummax(at_start, dim=0).values
-    labels = in_episode.gather(2, values) >= 2
+    sightings = episode_counts(present & ~before, is_first)  # sightings that began in the episode by t
+    labels = sightings.gather(2, values) >= 2
     valid = is_first.long().cumsum(0) > 0
     return labels, valid
 

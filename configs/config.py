@@ -200,6 +200,11 @@ class AgentConfig:
     (agents/recognition.py). 0: off. No effect without view-match scores (view_match false, or an
     observation without elements); given as a flag with view_match false it is refused. A default
     since 2026-12-03 (0 before)."""
+    novelty_bonus: float = 0.0
+    """Intrinsic reward, added to the learner's rewards only, for each view-match element value (an
+    object and colour; a symbol) that comes into view for the first time in the episode
+    (agents/novelty.py): a nearer reason to go and look for a cue than the recall's reward. 0: off.
+    Needs view-match elements, as recognition_cost does."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
@@ -249,7 +254,8 @@ class AgentConfig:
         for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
-        for name in ("baseline_cost", "entropy_cost", "action_value_cost", "recognition_cost"):
+        for name in ("baseline_cost", "entropy_cost", "action_value_cost", "recognition_cost",
+                     "novelty_bonus"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0, got {value!r}")
 

@@ -1,0 +1,33 @@
+"""Novelty: an intrinsic reward for seeing something for the first time in the episode.
+
+Where a cue has to be looked for (Active Visual Match: the ball at one end of a corridor, out of view
+from the start), the recall's reward comes tens of steps after the walk that found it, and a policy
+that has settled on one direction has no nearer reason to walk the other way. This bonus gives one:
+``novelty_bonus`` for every element value (a cell's object, colour and state; a slot's symbol; the
+ids of ``ViewMatch.element_values``) that comes into view for the first time in the episode, paid
+with the step that brought it into view. What is in view at the episode's first step earns nothing
+(no action brought it there), and neither does anything seen before, so the bonus is bounded by the
+vocabulary per episode and walking back and forth earns nothing. An episodic first-sight count, in
+the spirit of the episodic novelty of Badia et al. (2020, "Never Give Up") and of the first-visit
+restriction of Zhang et al. (2021, "NovelD"), on the view-match vocabulary instead of learnt embeddings.
+
+The bonus is added to the learner's rewards only (the logged returns and success rates are the
+env's). As the recognition labels, it is known only for episodes that began inside the unroll.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .recognition import episode_counts, present_values
+
+
+def first_sightings(values: Tensor, is_first: Tensor, vocab_size: int) -> Tensor:
+    """``values [T, B, K]`` (int64 element value ids below ``vocab_size``) and ``is_first [T, B]`` ->
+    ``[T, B]`` float: how many distinct values are in view at step t for the first time in the
+    episode, 0 at each episode's first step and before the unroll's first episode start (unknown)."""
+    present = present_values(values, vocab_size)
+    seen = episode_counts(present, is_first)  # steps in view since the episode began, through t
+    first = (present & (seen == 1)).sum(-1).float()
+    known = is_first.long().cumsum(0) > 0
+    return first * (known & ~is_first).float()

@@ -1,0 +1,97 @@
+"""The novelty bonus (agents/novelty.py): an intrinsic reward for each element value that comes into
+view for the first time in the episode."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from agents.learner import Learner, LearnerSettings
+from agents.networks import ActorCritic
+from agents.novelty import first_sightings
+from agents.rollout import Actor, Unroll
+from cores import make_core
+from envs import make_env, make_vector_env
+
+EAST, WEST = 0, 2
+
+
+def test_each_value_earns_once_per_episode_and_not_at_its_first_step():
+    """Two elements of one env. Episode 1 starts with A B; C comes into view at step 2 (1), goes, and
+    comes back (0); D and C together at step 5 (1: D only). Episode 2 starts with C D: nothing at its
+    first step, then A (1), though A was seen in the episode before."""
+    values = torch.tensor([[0, 1], [0, 1], [0, 2], [0, 1], [0, 2], [3, 2], [2, 3], [0, 3]]).view(8, 1, 2)
+    firsts = torch.tensor([1, 0, 0, 0, 0, 0, 1, 0], dtype=torch.bool).view(8, 1)
+    assert first_sightings(values, firsts, 4).view(-1).tolist() == [0, 0, 1, 0, 0, 1, 0, 1]
+
+
+def test_an_episode_begun_before_the_unroll_earns_nothing_until_the_next_starts():
+    values = torch.tensor([[0], [1], [2], [0], [3]]).view(5, 1, 1)
+    firsts = torch.tensor([0, 0, 0, 1, 0], dtype=torch.bool).view(5, 1)
+    assert first_sightings(values, firsts, 4).view(-1).tolist() == [0, 0, 0, 0, 1]
+
+
+def active_visual_match_model() -> ActorCritic:
+    torch.manual_seed(0)
+    probe = make_vector_env("ActiveVisualMatch-Short-v0", 1, seed=0)
+    num_actions = int(probe.single_action_space.n)
+    core = make_core("ur_lstm", ActorCritic.core_input_size(32, num_actions), 16)
+    model = ActorCritic(probe.observation_description, num_actions, core, torso_size=32, view_match=True)
+    probe.close()
+    return model
+
+
+def walk(env, moves: list[int]) -> tuple[dict[str, torch.Tensor], list[bool]]:
+    """Observations ``{key: [T, 1, ...]}`` of the episode's first steps under ``moves``, and whether
+    the cue ball was in view at each."""
+    obs, _ = env.reset(seed=3)
+    steps, in_view = [obs], [env.unwrapped.cue_in_view()]
+    for move in moves:
+        obs, *_ = env.step(move)
+        steps.append(obs)
+        in_view.append(env.unwrapped.cue_in_view())
+    batch = {key: torch.as_tensor(np.stack([np.asarray(step[key]) for step in steps]))[:, None]
+             for key in steps[0]}
+    return batch, in_view
+
+
+def test_in_the_active_cue_corridor_the_bonus_comes_with_the_step_that_brings_the_ball_into_view():
+    """Walking away from the ball earns nothing; turning back, the step at which it enters the view
+    earns one sighting, and walking off and back to it again earns nothing more."""
+    model = active_visual_match_model()
+    env = make_env("ActiveVisualMatch-Short-v0")
+    env.reset(seed=3)
+    toward = EAST if env.unwrapped.cue_side() > 0 else WEST
+    away = WEST if toward == EAST else EAST
+    moves = [away, away, toward, toward, toward, toward, toward, away, away, toward, toward]
+    obs, in_view = walk(env, moves)
+    firsts = torch.zeros(len(in_view), 1, dtype=torch.bool)
+    firsts[0] = True
+    bonus = first_sightings(model.element_values(obs), firsts, model.view_match.vocab_size).view(-1)
+    sighted = in_view.index(True)
+    # 2 steps away, 2 back to the start, 3 more: at x = 4 or 10 the corridor's end, 3 cells on, is in
+    # view; one step away puts it out of view, and it is back in view at the last step
+    assert sighted == 7 and not in_view[8] and not in_view[10] and in_view[11]
+    assert bonus.tolist() == [1.0 if t == sighted else 0.0 for t in range(len(in_view))]
+    env.close()
+
+
+def test_an_update_adds_the_bonus_to_the_rewards_it_learns_from_and_logs_it():
+    model = active_visual_match_model()
+    env = make_vector_env("ActiveVisualMatch-Short-v0", 4, seed=0)
+    actor = Actor(env, model, seed=0)
+    batch = Unroll.allocate(40, actor.obs, model.num_actions, model.initial_state(4))
+    actor.collect(batch)  # the first 40 steps: the cue phase and the delay's first steps
+    env.close()
+    plain = Learner(model, torch.optim.Adam(model.parameters(), lr=1e-3), None, LearnerSettings())
+    curious = Learner(model, torch.optim.Adam(model.parameters(), lr=1e-3), None,
+                      LearnerSettings(novelty_bonus=0.5))
+    bonus = curious.bonus(batch)
+    assert plain.bonus(batch) is None and bonus.shape == (41, 4)
+    assert set(bonus.unique().tolist()) <= {0.0, 0.5, 1.0, 1.5} and bonus.sum() > 0  # the apples at least
+    with torch.no_grad():
+        assert plain.loss(batch)[0].baseline != curious.loss(batch)[0].baseline
+    stats = curious.update(batch)
+    assert math.isclose(stats["losses/novelty_bonus"], bonus[1:].mean().item(), rel_tol=1e-6)
