@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .recognition import episode_counts, present_values
+from .recognition import episode_counts, past_known, present_values
 
 
 def first_sightings(values: Tensor, is_first: Tensor, vocab_size: int) -> Tensor:
@@ -29,5 +29,4 @@ def first_sightings(values: Tensor, is_first: Tensor, vocab_size: int) -> Tensor
     present = present_values(values, vocab_size)
     seen = episode_counts(present, is_first)  # steps in view since the episode began, through t
     first = (present & (seen == 1)).sum(-1).float()
-    known = is_first.long().cumsum(0) > 0
-    return first * (known & ~is_first).float()
+    return first * (past_known(is_first) & ~is_first).float()

@@ -66,6 +66,12 @@ def episode_counts(events: Tensor, is_first: Tensor) -> Tensor:
     return counts - torch.cummax(at_start, dim=0).values
 
 
+def past_known(is_first: Tensor) -> Tensor:
+    """``is_first [T, B]`` -> ``[T, B]`` bool: the step's episode began at or after the unroll's first
+    step, so its whole past is in the unroll."""
+    return is_first.long().cumsum(0) > 0
+
+
 def seen_again(values: Tensor, is_first: Tensor, vocab_size: int) -> tuple[Tensor, Tensor]:
     """``values [T, B, K]`` (int64, each element's value id below ``vocab_size``) and ``is_first
     [T, B]`` -> ``labels [T, B, K]`` (bool: the value was in view earlier in the episode, then out of
@@ -77,8 +83,7 @@ def seen_again(values: Tensor, is_first: Tensor, vocab_size: int) -> tuple[Tenso
     before[1:] = present[:-1] & ~is_first[1:, :, None]
     sightings = episode_counts(present & ~before, is_first)  # sightings that began in the episode by t
     labels = sightings.gather(2, values) >= 2
-    valid = is_first.long().cumsum(0) > 0
-    return labels, valid
+    return labels, past_known(is_first)
 
 
 def recognition_loss(scores: Tensor, labels: Tensor, valid: Tensor, values: Tensor,

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agents.checkpoint import load_checkpoint  # noqa: E402
+from agents.checkpoint import CheckpointError, load_weights  # noqa: E402
 from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
 from configs import load_run_config  # noqa: E402
@@ -56,7 +56,13 @@ def probe(logdir: Path, episodes: int, seed: int = 1000, env_options: dict | Non
     if not task.startswith(("MiniGrid-Memory", "PassiveVisualMatch", "ActiveVisualMatch")):
         raise SystemExit(f"memory_probe: {task!r} is not a MiniGrid Memory or Visual Match task")
     model, _ = build_agent(config)
-    model.load_state_dict(load_checkpoint(logdir / "checkpoints" / "latest.pt")["model"])
+    try:  # the newest checkpoint that passes the trainer's checks (a milestone if latest.pt does not)
+        weights, source, skipped = load_weights(logdir)
+    except CheckpointError as error:
+        raise SystemExit(f"memory_probe: {error}") from None
+    for problem in skipped:
+        print(f"memory_probe: warning: {problem}; using {source.name} instead", file=sys.stderr)
+    model.load_state_dict(weights)
     model.eval()
     torch.manual_seed(seed)  # the policy's sampling, so a rerun reports the same numbers
     try:
