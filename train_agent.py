@@ -58,6 +58,7 @@ from agents.checkpoint import (
     rng_state,
     save_checkpoint,
 )
+from agents.curriculum import DelayCurriculum
 from agents.learner import Learner, NonFiniteError, learner_settings, make_optimizer
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer, StopRequested
@@ -78,7 +79,7 @@ from configs import (
 )
 from cores import core_factory
 from cores.memory import retain_freed_memory
-from envs import Episode, make_env, make_vector_env
+from envs import Episode, env_delay, make_env, make_vector_env
 
 COMMAND = "gated-rl"  # the console script of the installed package (pyproject.toml [project.scripts])
 
@@ -125,6 +126,16 @@ def _number(kind):
     return parse
 
 
+def _int_list(text: str) -> list[int]:
+    """``"15,60"`` -> ``[15, 60]``; ``""`` or ``"none"`` -> ``[]``."""
+    if text.strip().lower() in ("", "none", "[]"):
+        return []
+    try:
+        return [int(part) for part in text.strip("[] ").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
 def _boolean(text: str) -> bool:
     try:
         value = safe_yaml(text, "the value") if text else None
@@ -155,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         if isinstance(default, dict):
             continue
         kind = type(default)
-        parse = _boolean if kind is bool else _number(kind) if kind in (int, float) else str
+        parse = (_boolean if kind is bool else _number(kind) if kind in (int, float)
+                 else _int_list if kind is list else str)
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse,
                             default=argparse.SUPPRESS, help=docs.get(name, "").replace("%", "%%"))
     return parser
@@ -255,10 +267,11 @@ def model_factory(config: TrainConfig, model: ActorCritic):
     return functools.partial(_build_model, config, model.torso_description, model.num_actions)
 
 
-def env_factory(config: TrainConfig):
-    """A picklable ``seed -> VectorEnv`` (actor processes build their own env)."""
-    return functools.partial(_make_env, config.env.env, config.env.num_envs,
-                             config.env.env_backend, dict(config.env.env_options))
+def env_factory(config: TrainConfig, options: dict | None = None):
+    """A picklable ``seed -> VectorEnv`` (actor processes build their own env), with the run's env
+    options or ``options`` (a curriculum stage's)."""
+    return functools.partial(_make_env, config.env.env, config.env.num_envs, config.env.env_backend,
+                             dict(config.env.env_options if options is None else options))
 
 
 def _make_env(env_id, num_envs, backend, options, seed):
@@ -304,6 +317,7 @@ def train(config: TrainConfig, resume: bool) -> int:
                                 **config.env.env_options)
         model = build_model(config, probe)
         probe.close()
+        curriculum = make_curriculum(config)
         if run.init_from and not resume:  # before anything is written: a misfit is one line
             weights, source, skipped = load_weights(run.init_from)
             warn_skipped(skipped, source)
@@ -323,10 +337,21 @@ def train(config: TrainConfig, resume: bool) -> int:
         if not resume and (logdir / "checkpoints" / "latest.pt").exists():
             raise ConfigError(f"{logdir} got a checkpoint from another run while this one started; "
                               "run the command again to resume it")
-        return _train(config, resume, model, device)
+        return _train(config, resume, model, device, curriculum)
 
 
-def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device) -> int:
+def make_curriculum(config: TrainConfig) -> DelayCurriculum:
+    """The run's delay curriculum (no stages where ``delay_curriculum`` is empty or the env has no
+    delay; the latter is said on stdout)."""
+    e = config.env
+    delay = env_delay(e.env, **e.env_options) if e.delay_curriculum else None
+    if e.delay_curriculum and delay is None:
+        print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
+    return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success)
+
+
+def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,
+           curriculum: DelayCurriculum) -> int:
     run = config.run
     logdir = Path(run.logdir)
     model.to(device)
@@ -355,16 +380,24 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             restore_state(scheduler, checkpoint["scheduler"], source, "learning-rate schedule")
         progress.frames = int(checkpoint["frames"])
         learner.updates = int(checkpoint["updates"])
+        curriculum.load_state_dict(checkpoint.get("curriculum", {"stage": len(curriculum.delays)}))
         restore_rng(checkpoint["rng"])
         saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
         for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
             group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
-    env_seed = training_seed(run.seed, learner.updates)  # fresh episodes after a resume
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
-    runtime = make_runtime(run.runtime, env_factory(config), model, a.unroll_length, a.batch_size,
-                           env_seed, num_actors=run.num_actors, ray_address=run.ray_address,
-                           model_factory=model_factory(config, model))
+
+    def start_runtime():
+        """Actors on the curriculum's current stage, with fresh episodes (after a resume too)."""
+        return make_runtime(run.runtime, env_factory(config, curriculum.env_options(config.env.env_options)),
+                            model, a.unroll_length, a.batch_size, training_seed(run.seed, learner.updates),
+                            num_actors=run.num_actors, ray_address=run.ray_address,
+                            model_factory=model_factory(config, model))
+
+    if curriculum.delays:
+        print(curriculum.describe() + f"; training at delay {curriculum.delay}")
+    runtime = start_runtime()
     logger = RunLogger(logdir, run.total_frames,
                        resume_frames=progress.frames if checkpoint is not None else None)
     logger.config(config.to_dict())
@@ -384,6 +417,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else {},
             "frames": progress.frames, "updates": learner.updates, "rng": rng_state(),
+            "curriculum": curriculum.state_dict(),
         }
         save_checkpoint(latest, payload)
         saved.update(updates=learner.updates, frames=progress.frames, written=True)
@@ -416,7 +450,19 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                 raise diverged(error) from None
             progress.frames += runtime.frames_per_batch
             runtime.publish(learner.updates)
-            logger.episodes(runtime.pop_episodes(), progress.frames)
+            episodes = runtime.pop_episodes()
+            logger.episodes(episodes, progress.frames)
+            if curriculum.record(episodes):
+                print(f"delay curriculum: success {curriculum.score():.2f} over the last "
+                      f"{curriculum.window} episodes at delay {curriculum.delay} "
+                      f"({progress.frames:,} frames); ", end="")
+                runtime.close()
+                curriculum.advance()
+                logger.new_task()
+                runtime = start_runtime()
+                print(f"now delay {curriculum.delay}", flush=True)
+            if curriculum.delays:
+                stats["curriculum/delay"] = curriculum.delay
             now = time.monotonic()
             if now - last_log >= run.log_every_s:
                 stats["perf/policy_lag"] = runtime.policy_lag()

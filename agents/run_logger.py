@@ -49,6 +49,13 @@ class RunLogger:
             self.writer.add_scalar("charts/episode_return", ret, frames)
             self.writer.add_scalar("charts/episode_length", length, frames)
 
+    def new_task(self) -> None:
+        """Forget the episodes so far: the task changed (a delay curriculum moved on), and the
+        windows of the last 100 episodes (return, success rate) are of the task trained on now."""
+        self.recent_returns.clear()
+        self.recent_lengths.clear()
+        self.recent_successes.clear()
+
     def mean_return(self) -> float | None:
         return sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else None
 

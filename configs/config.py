@@ -66,7 +66,8 @@ def key_values(pairs: list[str] | None, flag: str) -> dict:
 
 #: Field annotation -> (accepted Python types, how the error names them)
 _FIELD_TYPES = {"int": ((int,), "an integer"), "float": ((int, float), "a number"),
-                "str": ((str,), "a string"), "bool": ((bool,), "true or false"), "dict": ((dict,), "a mapping")}
+                "str": ((str,), "a string"), "bool": ((bool,), "true or false"), "dict": ((dict,), "a mapping"),
+                "list": ((list,), "a list")}
 
 
 def _check_field_type(cls, key: str, value: Any) -> None:
@@ -104,6 +105,14 @@ class EnvConfig:
     """auto | gymnasium | envpool."""
     env_options: dict = field(default_factory=dict)
     """Keyword arguments for the env constructor (e.g. delay for the visual match tasks)."""
+    delay_curriculum: list = field(default_factory=list)
+    """Shorter delays to learn first, e.g. 15,60 (envs with a delay option: visual match, cue
+    recall): training starts at the first that is shorter than the task's own delay and moves on
+    once curriculum_success is reached, ending on the task itself (agents/curriculum.py). Empty:
+    the task from the start. Envs without a delay train on the task (a printed note says so)."""
+    curriculum_success: float = 0.9
+    """delay_curriculum: the success rate (or, for tasks without a verdict, mean return) of the
+    last 100 episodes at a stage's delay that moves training on to the next."""
 
     def __post_init__(self):
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
@@ -111,6 +120,15 @@ class EnvConfig:
                f"num_envs must be a positive integer, got {self.num_envs!r}")
         _choice("env_backend", self.env_backend, BACKENDS)
         _check(isinstance(self.env_options, dict), f"env_options must be a mapping, got {self.env_options!r}")
+        delays = self.delay_curriculum
+        _check(isinstance(delays, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                                                for d in delays),
+               f"delay_curriculum must be a list of positive integers, got {str(delays)[:60]}")
+        _check(all(a < b for a, b in zip(delays, delays[1:], strict=False)),
+               f"delay_curriculum must increase, got {delays}")
+        success = self.curriculum_success
+        _check(isinstance(success, (int, float)) and not isinstance(success, bool) and 0.0 < success <= 1.0,
+               f"curriculum_success must be in (0, 1], got {success!r}")
 
 
 @dataclass
@@ -380,6 +398,8 @@ def as_flags(fields: dict[str, Any]) -> list[str]:
             flag = "--env-option" if key == "env_options" else "--core-option"
             for k, v in value.items():
                 flags += [flag, f"{k}={v}"]
+        elif isinstance(value, list):
+            flags += [f"--{key.replace('_', '-')}", ",".join(map(str, value))]
         else:
             flags += [f"--{key.replace('_', '-')}", str(value)]
     return flags

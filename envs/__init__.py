@@ -9,7 +9,7 @@
 
 from .observations import describe_observation
 from .recall import CueRecallEnv, register_recall
-from .registry import MissingExtraError, available_envs, make_env
+from .registry import MissingExtraError, available_envs, env_delay, make_env
 from .vector import Episode, Transition, VectorEnv, envpool_supports, make_vector_env
 from .visual_match import VisualMatchEnv, register_visual_match
 
@@ -24,6 +24,7 @@ __all__ = [
     "VectorEnv",
     "VisualMatchEnv",
     "available_envs",
+    "env_delay",
     "describe_observation",
     "envpool_supports",
     "make_env",

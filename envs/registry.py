@@ -113,3 +113,14 @@ def make_env(env_id: str, *, mission: str = "auto", actions: str = "auto", rende
     if is_minigrid(name):
         env = MiniGridObservation(env, mission=mission, actions=actions)
     return DictObservation(env)
+
+
+def env_delay(env_id: str, **kwargs) -> int | None:
+    """The recall delay of the env that ``make_env(env_id, **kwargs)`` builds (its ``delay``
+    attribute: visual match, cue recall), or None where it has none."""
+    env = make_env(env_id, **kwargs)
+    try:
+        delay = getattr(env.unwrapped, "delay", None)
+    finally:
+        env.close()
+    return delay if isinstance(delay, int) and not isinstance(delay, bool) else None

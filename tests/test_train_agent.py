@@ -99,6 +99,7 @@ def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evalua
         (["--seed", "4294967296"], "seed must be an integer from 0 to 2147483647, got 4294967296"),
         (["--env-option", "x=[1,"], "--env-option x is not valid YAML"),
         (["--episodes", "3"], "--episodes is an evaluation flag: add --eval"),
+        (["--delay-curriculum", "15,x"], "expected integers separated by commas, got '15,x'"),
         (["--greedy"], "--greedy is an evaluation flag: add --eval"),
         pytest.param(["--device", "cuda"], "device 'cuda' requested, but torch sees no CUDA device",
                      marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is here")),

@@ -1,0 +1,84 @@
+"""The delay curriculum (agents/curriculum.py): its stages, and a run that moves through them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from agents.curriculum import DelayCurriculum
+from envs import env_delay
+from tests.test_train_agent import run
+
+
+def test_stages_are_the_shorter_delays_then_the_task():
+    curriculum = DelayCurriculum([15, 60, 250], task_delay=60, threshold=0.9, window=4)
+    assert curriculum.delays == [15] and curriculum.delay == 15 and not curriculum.final
+    assert curriculum.env_options({"delay": 60, "min_delay": 30, "cue_steps": 5}) == {
+        "delay": 15, "min_delay": 15, "cue_steps": 5}
+    curriculum.advance()
+    assert curriculum.final and curriculum.delay == 60
+    assert curriculum.env_options({"min_delay": 30}) == {"min_delay": 30}  # the task's own options
+    assert DelayCurriculum([15, 60], task_delay=None, threshold=0.9).delays == []  # no delay, no stages
+    assert DelayCurriculum([], task_delay=250, threshold=0.9).final
+
+
+def test_a_stage_passes_on_a_full_window_at_the_threshold():
+    curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4)
+    assert not curriculum.record([(1.0, 7, True)] * 3)  # the window is not full yet
+    assert not curriculum.record([(0.0, 7, False)])  # 3 of 4
+    assert not curriculum.record([(1.0, 7, True)] * 2)  # still one failure among the last 4
+    assert curriculum.record([(1.0, 7, True)] * 2) and curriculum.score() == 1.0  # the failure left
+    curriculum.advance()
+    assert curriculum.score() is None and not curriculum.record([(1.0, 7, True)] * 9)  # final: done
+    returns = DelayCurriculum([5], task_delay=10, threshold=0.5, window=2)  # no verdict: the return
+    assert returns.record([(0.4, 3, None), (0.7, 3, None)])
+
+
+def test_the_stage_survives_a_checkpoint():
+    curriculum = DelayCurriculum([15, 60], task_delay=250, threshold=0.9)
+    curriculum.advance()
+    restored = DelayCurriculum([15, 60], task_delay=250, threshold=0.9)
+    restored.load_state_dict(curriculum.state_dict())
+    assert restored.delay == 60
+    restored.load_state_dict({"stage": 7})  # never past the task
+    assert restored.final and restored.delay == 250
+
+
+def test_env_delay_reads_the_envs_own():
+    assert env_delay("PassiveVisualMatch-Long-v0") == 250
+    assert env_delay("CueRecall-v0", delay=40) == 40
+    assert env_delay("MiniGrid-MemoryS7-v0") is None
+
+
+FAST = ["--env", "CueRecall-v0", "--env-option", "delay=6", "--num-envs", "16", "--unroll-length", "80",
+        "--hidden-size", "16", "--torso-size", "16", "--threads", "1"]
+
+
+@pytest.mark.parametrize("runtime", ["sync", "async"])
+def test_a_run_moves_through_the_stages_and_resumes_at_its_stage(tmp_path, runtime):
+    """One update collects over 400 episodes at delay 1 (3 steps each) and 250 at delay 3: with a
+    threshold that chance passes, each update passes one stage."""
+    logdir = tmp_path / "run"
+    common = [*FAST, "--delay-curriculum", "1,3,30", "--curriculum-success", "0.05", "--runtime", runtime,
+              "--logdir", str(logdir)]
+    first = run(*common, "--total-frames", "1280")
+    assert "delays 1, 3, 6," in first.stdout and "training at delay 1" in first.stdout
+    assert "now delay 3" in first.stdout and "now delay 6" not in first.stdout
+    checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert checkpoint["curriculum"] == {"stage": 1}
+    assert "delay_curriculum:\n  - 1\n  - 3\n  - 30" in (logdir / "config.yaml").read_text()
+
+    second = run(*common, "--total-frames", "3840")  # the same command resumes, at delay 3
+    assert "training at delay 3" in second.stdout and "now delay 6" in second.stdout
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["curriculum"] == {"stage": 2}
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["curriculum/delay"] == 6
+
+
+def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
+    result = run("--env", "MiniGrid-MemoryS7-v0", "--num-envs", "2", "--unroll-length", "5", "--hidden-size",
+                 "16", "--torso-size", "16", "--threads", "1", "--delay-curriculum", "15", "--total-frames",
+                 "10", "--logdir", str(tmp_path / "run"))
+    assert "has no delay option; training on the task itself" in result.stdout
