@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from agents.checkpoint import CheckpointError, load_weights  # noqa: E402
 from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import load_run_config  # noqa: E402
+from configs import ConfigError, load_run_config  # noqa: E402
 from configs.config import key_values  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
@@ -51,7 +51,10 @@ SOUTH, WEST, NORTH = 1, 2, 3  # MiniGrid agent_dir: 0 east, 1 south, 2 west, 3 n
 def probe(logdir: Path, episodes: int, seed: int = 1000, env_options: dict | None = None) -> dict:
     """The report of ``probe_memory`` or ``probe_visual_match``, whichever fits the run's task;
     ``env_options`` replace the run's own (the agent on another variant of its task)."""
-    config = load_run_config(logdir / "config.yaml")
+    try:
+        config = load_run_config(logdir / "config.yaml")
+    except ConfigError as error:  # no run there, or a config.yaml that is not one
+        raise SystemExit(f"memory_probe: {error}") from None
     task = config.env.env
     if not task.startswith(("MiniGrid-Memory", "PassiveVisualMatch", "ActiveVisualMatch")):
         raise SystemExit(f"memory_probe: {task!r} is not a MiniGrid Memory or Visual Match task")

@@ -66,3 +66,9 @@ def test_probe_refuses_other_tasks(tmp_path):
     write_run(tmp_path, config)
     with pytest.raises(SystemExit, match="is not a MiniGrid Memory or Visual Match task"):
         probe(tmp_path, episodes=1)
+
+
+def test_a_directory_without_a_run_is_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^memory_probe: .*config.yaml") as refused:
+        probe(tmp_path / "nothing", episodes=1)
+    assert "\n" not in str(refused.value)
