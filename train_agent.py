@@ -400,6 +400,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     runtime = start_runtime()
     logger = RunLogger(logdir, run.total_frames,
                        resume_frames=progress.frames if checkpoint is not None else None)
+    logger.new_task(stage=not curriculum.final)
     logger.config(config.to_dict())
 
     stop = {"signal": None, "acting": False}
@@ -458,7 +459,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()
                 curriculum.advance()
-                logger.new_task()
+                logger.new_task(stage=not curriculum.final)
                 runtime = start_runtime()
                 print(f"now delay {curriculum.delay}", flush=True)
             if curriculum.delays:
@@ -487,6 +488,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             signal.signal(s, handler)
     mean, success = logger.mean_return(), logger.success_rate()
     status = f"stopped by signal {stop['signal']}" if stop["signal"] else "done"
+    if not curriculum.final:
+        status += f" at delay {curriculum.delay}, a curriculum stage"
     print(f"{status}: {progress.frames:,} frames, mean return of the last "
           f"{len(logger.recent_returns)} episodes: {'-' if mean is None else f'{mean:.3f}'}"
           + ("" if success is None else f", success rate {success:.3f}"))

@@ -30,6 +30,7 @@ class RunLogger:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
         self.recent_successes: deque[bool] = deque(maxlen=100)
+        self.window_prefix = "charts"  # "curriculum" while a delay curriculum trains on a stage
         self._last_frames, self._last_time = None, time.perf_counter()
 
     def config(self, config: dict) -> None:
@@ -49,9 +50,13 @@ class RunLogger:
             self.writer.add_scalar("charts/episode_return", ret, frames)
             self.writer.add_scalar("charts/episode_length", length, frames)
 
-    def new_task(self) -> None:
+    def new_task(self, stage: bool = False) -> None:
         """Forget the episodes so far: the task changed (a delay curriculum moved on), and the
-        windows of the last 100 episodes (return, success rate) are of the task trained on now."""
+        windows of the last 100 episodes (return, success rate) are of the task trained on now.
+        ``stage``: it is a curriculum's stage, not the run's task; its windows are logged as
+        ``curriculum/...`` so that ``charts/success_rate_100`` and ``charts/mean_return_100`` are
+        always of the run's own task."""
+        self.window_prefix = "curriculum" if stage else "charts"
         self.recent_returns.clear()
         self.recent_lengths.clear()
         self.recent_successes.clear()
@@ -70,12 +75,12 @@ class RunLogger:
             values["perf/sps"] = (frames - self._last_frames) / (now - self._last_time)
         self._last_frames, self._last_time = frames, now
         if self.recent_successes:
-            values["charts/success_rate_100"] = self.success_rate()
+            values[f"{self.window_prefix}/success_rate_100"] = self.success_rate()
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, frames)
         record = {"frames": frames, "time": time.time(), **values}
         if self.recent_returns:
-            record["charts/mean_return_100"] = self.mean_return()
+            record[f"{self.window_prefix}/mean_return_100"] = self.mean_return()
         self.metrics.write(json.dumps(record) + "\n")
         self.metrics.flush()
         self.show(frames, values.get("perf/sps"))

@@ -66,15 +66,19 @@ def test_a_run_moves_through_the_stages_and_resumes_at_its_stage(tmp_path, runti
     first = run(*common, "--total-frames", "1280")
     assert "delays 1, 3, 6," in first.stdout and "training at delay 1" in first.stdout
     assert "now delay 3" in first.stdout and "now delay 6" not in first.stdout
+    assert "done at delay 3, a curriculum stage" in first.stdout
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     assert checkpoint["curriculum"] == {"stage": 1}
+    rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+    assert not any("charts/success_rate_100" in row for row in rows)  # no episode of the task yet
     assert "delay_curriculum:\n  - 1\n  - 3\n  - 30" in (logdir / "config.yaml").read_text()
 
     second = run(*common, "--total-frames", "3840")  # the same command resumes, at delay 3
     assert "training at delay 3" in second.stdout and "now delay 6" in second.stdout
     assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["curriculum"] == {"stage": 2}
     rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
-    assert rows[-1]["curriculum/delay"] == 6
+    assert rows[-1]["curriculum/delay"] == 6  # the task: its windows are the run's charts again
+    assert "charts/success_rate_100" in rows[-1] and "curriculum/success_rate_100" not in rows[-1]
 
 
 def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
@@ -82,3 +86,20 @@ def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
                  "16", "--torso-size", "16", "--threads", "1", "--delay-curriculum", "15", "--total-frames",
                  "10", "--logdir", str(tmp_path / "run"))
     assert "has no delay option; training on the task itself" in result.stdout
+
+
+def test_a_stage_logs_its_windows_apart_from_the_task(tmp_path):
+    from agents.run_logger import RunLogger
+
+    logger = RunLogger(tmp_path, total_frames=100)
+    logger.new_task(stage=True)
+    logger.episodes([(1.0, 5, True), (0.0, 5, False)], frames=10)
+    logger.scalars({}, frames=10)
+    logger.new_task(stage=False)  # the task itself: the stage's episodes are forgotten
+    logger.episodes([(0.0, 8, False)], frames=20)
+    logger.scalars({}, frames=20)
+    logger.close()
+    stage, task = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert stage["curriculum/success_rate_100"] == 0.5 and stage["curriculum/mean_return_100"] == 0.5
+    assert "charts/success_rate_100" not in stage
+    assert task["charts/success_rate_100"] == 0.0 and "curriculum/success_rate_100" not in task
