@@ -81,6 +81,15 @@ def test_a_run_moves_through_the_stages_and_resumes_at_its_stage(tmp_path, runti
     assert "charts/success_rate_100" in rows[-1] and "curriculum/success_rate_100" not in rows[-1]
 
 
+def test_ray_actors_are_rebuilt_at_each_stage(tmp_path):
+    """The Ray runtime shuts its actors (and the Ray instance it started) down at a move and starts
+    them again on the next stage's env."""
+    pytest.importorskip("ray")
+    result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--runtime", "ray",
+                 "--total-frames", "3840", "--logdir", str(tmp_path / "run"))
+    assert "now delay 3" in result.stdout and "now delay 6" in result.stdout
+
+
 def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
     result = run("--env", "MiniGrid-MemoryS7-v0", "--num-envs", "2", "--unroll-length", "5", "--hidden-size",
                  "16", "--torso-size", "16", "--threads", "1", "--delay-curriculum", "15", "--total-frames",
