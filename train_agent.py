@@ -347,7 +347,8 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     delay = env_delay(e.env, **e.env_options) if e.delay_curriculum else None
     if e.delay_curriculum and delay is None:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
-    return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success)
+    return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success,
+                           min_frames=e.curriculum_min_frames)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,
@@ -453,12 +454,12 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             runtime.publish(learner.updates)
             episodes = runtime.pop_episodes()
             logger.episodes(episodes, progress.frames)
-            if curriculum.record(episodes):
+            if curriculum.record(episodes, progress.frames):
                 print(f"delay curriculum: success {curriculum.score():.2f} over the last "
                       f"{curriculum.window} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()
-                curriculum.advance()
+                curriculum.advance(progress.frames)
                 logger.new_task(stage=not curriculum.final)
                 runtime = start_runtime()
                 print(f"now delay {curriculum.delay}", flush=True)

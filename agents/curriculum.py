@@ -4,7 +4,9 @@ Forming a memory at a long delay from scratch is what fails (docs/AGENTS.md: Pas
 delay 250 stayed at chance for 10M frames), while a memory formed at a shorter delay carries over
 (the delay-60 agents held at 250 zero-shot). ``DelayCurriculum`` runs the stages in one training
 run: each stage is the task with a shorter ``delay`` env option, and training moves on once the
-success rate of the stage's last ``window`` episodes reaches a threshold. The trainer rebuilds its
+success rate of the stage's last ``window`` episodes reaches a threshold (after at least ``min_frames``
+of training at the stage: a memory carried from a shorter delay passes a longer one at once, before
+it holds at longer ones still; docs/AGENTS.md). The trainer rebuilds its
 actors' envs at each move; the network, optimiser and schedule go on.
 """
 
@@ -16,15 +18,18 @@ from collections import deque
 class DelayCurriculum:
     """Stages ``[d for d in delays if d < task_delay]``, then the task itself (its own env options).
 
-    ``record(episodes)`` takes ``(return, length, success)`` tuples of the current stage and says
-    whether the stage is passed; ``advance()`` moves on. ``stage`` is saved in checkpoints
-    (``state_dict``) so a resumed run continues at its stage.
+    ``record(episodes, frames)`` takes ``(return, length, success)`` tuples of the current stage and
+    the run's frame count, and says whether the stage is passed; ``advance(frames)`` moves on.
+    ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
+    run continues at its stage.
     """
 
-    def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100):
+    def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
+                 min_frames: int = 0):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
-        self.stage = 0
+        self.min_frames = min_frames
+        self.stage, self.stage_start = 0, 0
         self._recent: deque[float] = deque(maxlen=window)
 
     @property
@@ -47,20 +52,22 @@ class DelayCurriculum:
             staged["min_delay"] = self.delay
         return staged
 
-    def record(self, episodes: list[tuple]) -> bool:
+    def record(self, episodes: list[tuple], frames: int) -> bool:
         """Add finished episodes of the current stage (their success, or their return where the task
-        gives no verdict); True once the last ``window`` of them reach the threshold."""
+        gives no verdict); True once the last ``window`` of them reach the threshold and the stage
+        has trained ``min_frames`` (``frames``: the run's count)."""
         if self.final:
             return False
         for ret, _length, success in episodes:
             self._recent.append(float(ret if success is None else success))
-        return len(self._recent) == self.window and self.score() >= self.threshold
+        return (len(self._recent) == self.window and self.score() >= self.threshold
+                and frames - self.stage_start >= self.min_frames)
 
     def score(self) -> float | None:
         return sum(self._recent) / len(self._recent) if self._recent else None
 
-    def advance(self) -> None:
-        self.stage += 1
+    def advance(self, frames: int) -> None:
+        self.stage, self.stage_start = self.stage + 1, frames
         self._recent.clear()
 
     def describe(self) -> str:
@@ -68,12 +75,14 @@ class DelayCurriculum:
         if not self.delays:
             return ""
         stages = ", ".join(map(str, self.delays + [self.task_delay]))
+        hold = f" after at least {self.min_frames:,} frames" if self.min_frames else ""
         return (f"delay curriculum: delays {stages}, moving on at a success rate of {self.threshold:g} "
-                f"over {self.window} episodes")
+                f"over {self.window} episodes{hold}")
 
     def state_dict(self) -> dict:
-        return {"stage": self.stage}
+        return {"stage": self.stage, "stage_start": self.stage_start}
 
     def load_state_dict(self, state: dict) -> None:
         self.stage = min(int(state.get("stage", 0)), len(self.delays))
+        self.stage_start = int(state.get("stage_start", 0))
         self._recent.clear()

@@ -113,6 +113,9 @@ class EnvConfig:
     curriculum_success: float = 0.9
     """delay_curriculum: the success rate (or, for tasks without a verdict, mean return) of the
     last 100 episodes at a stage's delay that moves training on to the next."""
+    curriculum_min_frames: int = 0
+    """delay_curriculum: frames each stage trains at least before it may move on (a memory formed
+    at a shorter delay passes a longer one at once, before it holds at longer ones still)."""
 
     def __post_init__(self):
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
@@ -129,6 +132,8 @@ class EnvConfig:
         success = self.curriculum_success
         _check(isinstance(success, (int, float)) and not isinstance(success, bool) and 0.0 < success <= 1.0,
                f"curriculum_success must be in (0, 1], got {success!r}")
+        _check(isinstance(self.curriculum_min_frames, int) and self.curriculum_min_frames >= 0,
+               f"curriculum_min_frames must be an integer >= 0, got {self.curriculum_min_frames!r}")
 
 
 @dataclass

@@ -17,7 +17,7 @@ def test_stages_are_the_shorter_delays_then_the_task():
     assert curriculum.delays == [15] and curriculum.delay == 15 and not curriculum.final
     assert curriculum.env_options({"delay": 60, "min_delay": 30, "cue_steps": 5}) == {
         "delay": 15, "min_delay": 15, "cue_steps": 5}
-    curriculum.advance()
+    curriculum.advance(frames=1000)
     assert curriculum.final and curriculum.delay == 60
     assert curriculum.env_options({"min_delay": 30}) == {"min_delay": 30}  # the task's own options
     assert DelayCurriculum([15, 60], task_delay=None, threshold=0.9).delays == []  # no delay, no stages
@@ -26,19 +26,31 @@ def test_stages_are_the_shorter_delays_then_the_task():
 
 def test_a_stage_passes_on_a_full_window_at_the_threshold():
     curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4)
-    assert not curriculum.record([(1.0, 7, True)] * 3)  # the window is not full yet
-    assert not curriculum.record([(0.0, 7, False)])  # 3 of 4
-    assert not curriculum.record([(1.0, 7, True)] * 2)  # still one failure among the last 4
-    assert curriculum.record([(1.0, 7, True)] * 2) and curriculum.score() == 1.0  # the failure left
-    curriculum.advance()
-    assert curriculum.score() is None and not curriculum.record([(1.0, 7, True)] * 9)  # final: done
+    assert not curriculum.record([(1.0, 7, True)] * 3, frames=10)  # the window is not full yet
+    assert not curriculum.record([(0.0, 7, False)], frames=20)  # 3 of 4
+    assert not curriculum.record([(1.0, 7, True)] * 2, frames=30)  # still one failure among the last 4
+    assert curriculum.record([(1.0, 7, True)] * 2, frames=40) and curriculum.score() == 1.0
+    curriculum.advance(frames=40)
+    assert curriculum.score() is None and not curriculum.record([(1.0, 7, True)] * 9, 50)  # final: done
     returns = DelayCurriculum([5], task_delay=10, threshold=0.5, window=2)  # no verdict: the return
-    assert returns.record([(0.4, 3, None), (0.7, 3, None)])
+    assert returns.record([(0.4, 3, None), (0.7, 3, None)], frames=10)
+
+
+def test_a_stage_trains_its_minimum_frames_before_it_passes():
+    curriculum = DelayCurriculum([5, 8], task_delay=10, threshold=0.5, window=2, min_frames=100)
+    assert not curriculum.record([(1.0, 3, True)] * 2, frames=99)
+    assert curriculum.record([(1.0, 3, True)], frames=100)
+    curriculum.advance(frames=130)  # the next stage's count starts at the move
+    assert not curriculum.record([(1.0, 3, True)] * 2, frames=200)
+    restored = DelayCurriculum([5, 8], task_delay=10, threshold=0.5, window=2, min_frames=100)
+    restored.load_state_dict(curriculum.state_dict())  # a resume keeps where the stage began
+    assert restored.delay == 8 and not restored.record([(1.0, 3, True)] * 2, frames=229)
+    assert restored.record([(1.0, 3, True)], frames=230)
 
 
 def test_the_stage_survives_a_checkpoint():
     curriculum = DelayCurriculum([15, 60], task_delay=250, threshold=0.9)
-    curriculum.advance()
+    curriculum.advance(frames=1000)
     restored = DelayCurriculum([15, 60], task_delay=250, threshold=0.9)
     restored.load_state_dict(curriculum.state_dict())
     assert restored.delay == 60
@@ -68,14 +80,14 @@ def test_a_run_moves_through_the_stages_and_resumes_at_its_stage(tmp_path, runti
     assert "now delay 3" in first.stdout and "now delay 6" not in first.stdout
     assert "done at delay 3, a curriculum stage" in first.stdout
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
-    assert checkpoint["curriculum"] == {"stage": 1}
+    assert checkpoint["curriculum"] == {"stage": 1, "stage_start": 1280}
     rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     assert not any("charts/success_rate_100" in row for row in rows)  # no episode of the task yet
     assert "delay_curriculum:\n  - 1\n  - 3\n  - 30" in (logdir / "config.yaml").read_text()
 
     second = run(*common, "--total-frames", "3840")  # the same command resumes, at delay 3
     assert "training at delay 3" in second.stdout and "now delay 6" in second.stdout
-    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["curriculum"] == {"stage": 2}
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["curriculum"]["stage"] == 2
     rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["curriculum/delay"] == 6  # the task: its windows are the run's charts again
     assert "charts/success_rate_100" in rows[-1] and "curriculum/success_rate_100" not in rows[-1]
