@@ -4,10 +4,9 @@ Forming a memory at a long delay from scratch is what fails (docs/AGENTS.md: Pas
 delay 250 stayed at chance for 10M frames), while a memory formed at a shorter delay carries over
 (the delay-60 agents held at 250 zero-shot). ``DelayCurriculum`` runs the stages in one training
 run: each stage is the task with a shorter ``delay`` env option, and training moves on once the
-success rate of the stage's last ``window`` episodes reaches a threshold (after at least ``min_frames``
-of training at the stage: a memory carried from a shorter delay passes a longer one at once, before
-it holds at longer ones still; docs/AGENTS.md). The trainer rebuilds its
-actors' envs at each move; the network, optimiser and schedule go on.
+success rate of the stage's last ``window`` episodes reaches a threshold (after at least
+``min_frames`` of training at the stage, if given). The trainer rebuilds its actors' envs at each
+move; the network, optimiser and schedule go on.
 """
 
 from __future__ import annotations

@@ -114,8 +114,8 @@ class EnvConfig:
     """delay_curriculum: the success rate (or, for tasks without a verdict, mean return) of the
     last 100 episodes at a stage's delay that moves training on to the next."""
     curriculum_min_frames: int = 0
-    """delay_curriculum: frames each stage trains at least before it may move on (a memory formed
-    at a shorter delay passes a longer one at once, before it holds at longer ones still)."""
+    """delay_curriculum: frames each stage trains at least before it may move on (0: it moves on as
+    soon as it succeeds; a memory carried from a shorter delay often passes the next at once)."""
 
     def __post_init__(self):
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
