@@ -348,7 +348,7 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     if e.delay_curriculum and delay is None:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
     return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success,
-                           min_frames=e.curriculum_min_frames)
+                           min_frames=e.curriculum_min_frames, stage_unroll_length=e.curriculum_unroll_length)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,
@@ -392,7 +392,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     def start_runtime():
         """Actors on the curriculum's current stage, with fresh episodes (after a resume too)."""
         return make_runtime(run.runtime, env_factory(config, curriculum.env_options(config.env.env_options)),
-                            model, a.unroll_length, a.batch_size, training_seed(run.seed, learner.updates),
+                            model, curriculum.unroll_length(a.unroll_length), a.batch_size,
+                            training_seed(run.seed, learner.updates),
                             num_actors=run.num_actors, ray_address=run.ray_address,
                             model_factory=model_factory(config, model))
 
@@ -462,7 +463,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                 curriculum.advance(progress.frames)
                 logger.new_task(stage=not curriculum.final)
                 runtime = start_runtime()
-                print(f"now delay {curriculum.delay}", flush=True)
+                print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}",
+                      flush=True)
             if curriculum.delays:
                 stats["curriculum/delay"] = curriculum.delay
             now = time.monotonic()

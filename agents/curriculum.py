@@ -20,14 +20,15 @@ class DelayCurriculum:
     ``record(episodes, frames)`` takes ``(return, length, success)`` tuples of the current stage and
     the run's frame count, and says whether the stage is passed; ``advance(frames)`` moves on.
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
-    run continues at its stage.
+    run continues at its stage. ``stage_unroll_length`` (0: the run's) is the unroll length of the
+    stages before the task.
     """
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
-                 min_frames: int = 0):
+                 min_frames: int = 0, stage_unroll_length: int = 0):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
-        self.min_frames = min_frames
+        self.min_frames, self.stage_unroll_length = min_frames, stage_unroll_length
         self.stage, self.stage_start = 0, 0
         self._recent: deque[float] = deque(maxlen=window)
 
@@ -40,6 +41,11 @@ class DelayCurriculum:
     def delay(self) -> int | None:
         """The current stage's delay (the task's own on the final stage; None: the env has none)."""
         return self.task_delay if self.final else self.delays[self.stage]
+
+    def unroll_length(self, task_unroll_length: int) -> int:
+        """The current stage's unroll length: ``stage_unroll_length`` before the final stage (where
+        set), else the run's."""
+        return task_unroll_length if self.final or not self.stage_unroll_length else self.stage_unroll_length
 
     def env_options(self, options: dict) -> dict:
         """The env options of the current stage: the task's, with ``delay`` replaced (and a
@@ -75,8 +81,10 @@ class DelayCurriculum:
             return ""
         stages = ", ".join(map(str, self.delays + [self.task_delay]))
         hold = f" after at least {self.min_frames:,} frames" if self.min_frames else ""
+        unroll = (f"; unrolls of {self.stage_unroll_length} before delay {self.task_delay}"
+                  if self.stage_unroll_length else "")
         return (f"delay curriculum: delays {stages}, moving on at a success rate of {self.threshold:g} "
-                f"over {self.window} episodes{hold}")
+                f"over {self.window} episodes{hold}{unroll}")
 
     def state_dict(self) -> dict:
         return {"stage": self.stage, "stage_start": self.stage_start}

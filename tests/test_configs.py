@@ -54,6 +54,7 @@ def test_field_names_are_unique_and_documented():
         ({"delay_curriculum": [60, 15]}, r"delay_curriculum must increase, got \[60, 15\]"),
         ({"curriculum_success": 0}, r"curriculum_success must be in \(0, 1\], got 0"),
         ({"curriculum_min_frames": -1}, "curriculum_min_frames must be an integer >= 0, got -1"),
+        ({"curriculum_unroll_length": -8}, "curriculum_unroll_length must be an integer >= 0, got -8"),
         ({"seed": -5}, "seed must be an integer from 0 to 2147483647, got -5"),
         ({"seed": 2**32}, "seed must be an integer from 0 to 2147483647, got 4294967296"),
         ({"seed": True}, "seed must be an integer, got True"),
