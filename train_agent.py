@@ -455,9 +455,10 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             runtime.publish(learner.updates)
             episodes = runtime.pop_episodes()
             logger.episodes(episodes, progress.frames)
-            if curriculum.record(episodes, progress.frames):
-                print(f"delay curriculum: success {curriculum.score():.2f} over the last "
-                      f"{curriculum.window} episodes at delay {curriculum.delay} "
+            score, count = logger.window()
+            if curriculum.passed(score, count, progress.frames):
+                print(f"delay curriculum: success {score:.2f} over the last "
+                      f"{count} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()
                 curriculum.advance(progress.frames)

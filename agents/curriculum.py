@@ -11,14 +11,14 @@ move; the network, optimiser and schedule go on.
 
 from __future__ import annotations
 
-from collections import deque
-
 
 class DelayCurriculum:
     """Stages ``[d for d in delays if d < task_delay]``, then the task itself (its own env options).
 
-    ``record(episodes, frames)`` takes ``(return, length, success)`` tuples of the current stage and
-    the run's frame count, and says whether the stage is passed; ``advance(frames)`` moves on.
+    ``passed(score, episodes, frames)`` takes the current stage's score over its last ``episodes``
+    episodes (the run logger's window: success rate, or mean return where the task gives no
+    verdict) and the run's frame count, and says whether the stage is passed; ``advance(frames)``
+    moves on.
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
     run continues at its stage. ``stage_unroll_length`` (0: the run's) is the unroll length of the
     stages before the task.
@@ -30,7 +30,6 @@ class DelayCurriculum:
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
         self.min_frames, self.stage_unroll_length = min_frames, stage_unroll_length
         self.stage, self.stage_start = 0, 0
-        self._recent: deque[float] = deque(maxlen=window)
 
     @property
     def final(self) -> bool:
@@ -57,23 +56,15 @@ class DelayCurriculum:
             staged["min_delay"] = self.delay
         return staged
 
-    def record(self, episodes: list[tuple], frames: int) -> bool:
-        """Add finished episodes of the current stage (their success, or their return where the task
-        gives no verdict); True once the last ``window`` of them reach the threshold and the stage
-        has trained ``min_frames`` (``frames``: the run's count)."""
-        if self.final:
-            return False
-        for ret, _length, success in episodes:
-            self._recent.append(float(ret if success is None else success))
-        return (len(self._recent) == self.window and self.score() >= self.threshold
-                and frames - self.stage_start >= self.min_frames)
-
-    def score(self) -> float | None:
-        return sum(self._recent) / len(self._recent) if self._recent else None
+    def passed(self, score: float | None, episodes: int, frames: int) -> bool:
+        """True once ``score`` over a full window of ``episodes`` (at least ``window``) of the
+        current stage reaches the threshold and the stage has trained ``min_frames`` (``frames``:
+        the run's count). Never on the final stage."""
+        return (not self.final and score is not None and episodes >= self.window
+                and score >= self.threshold and frames - self.stage_start >= self.min_frames)
 
     def advance(self, frames: int) -> None:
         self.stage, self.stage_start = self.stage + 1, frames
-        self._recent.clear()
 
     def describe(self) -> str:
         """One line for the log: the stages and the rule."""
@@ -92,4 +83,3 @@ class DelayCurriculum:
     def load_state_dict(self, state: dict) -> None:
         self.stage = min(int(state.get("stage", 0)), len(self.delays))
         self.stage_start = int(state.get("stage_start", 0))
-        self._recent.clear()

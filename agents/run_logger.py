@@ -28,7 +28,6 @@ class RunLogger:
         self.total_frames = total_frames
         self.progress = progress and sys.stderr.isatty()
         self.recent_returns: deque[float] = deque(maxlen=100)
-        self.recent_lengths: deque[int] = deque(maxlen=100)
         self.recent_successes: deque[bool] = deque(maxlen=100)
         self.window_prefix = "charts"  # "curriculum" while a delay curriculum trains on a stage
         self._last_frames, self._last_time = None, time.perf_counter()
@@ -44,7 +43,6 @@ class RunLogger:
         no verdict (only tasks that give one have a success rate)."""
         for ret, length, success in episodes:
             self.recent_returns.append(ret)
-            self.recent_lengths.append(length)
             if success is not None:
                 self.recent_successes.append(bool(success))
             self.writer.add_scalar("charts/episode_return", ret, frames)
@@ -58,7 +56,6 @@ class RunLogger:
         always of the run's own task."""
         self.window_prefix = "curriculum" if stage else "charts"
         self.recent_returns.clear()
-        self.recent_lengths.clear()
         self.recent_successes.clear()
 
     def mean_return(self) -> float | None:
@@ -68,6 +65,13 @@ class RunLogger:
         """Fraction of the last 100 episodes with a verdict that succeeded (None: no verdicts)."""
         return (sum(self.recent_successes) / len(self.recent_successes)
                 if self.recent_successes else None)
+
+    def window(self) -> tuple[float | None, int]:
+        """The task's score over its last (up to) 100 episodes and how many there are: the success
+        rate where the task gives verdicts, else the mean return."""
+        if self.recent_successes:
+            return self.success_rate(), len(self.recent_successes)
+        return self.mean_return(), len(self.recent_returns)
 
     def scalars(self, values: dict[str, float], frames: int) -> None:
         now = time.perf_counter()

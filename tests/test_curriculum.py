@@ -26,26 +26,24 @@ def test_stages_are_the_shorter_delays_then_the_task():
 
 def test_a_stage_passes_on_a_full_window_at_the_threshold():
     curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4)
-    assert not curriculum.record([(1.0, 7, True)] * 3, frames=10)  # the window is not full yet
-    assert not curriculum.record([(0.0, 7, False)], frames=20)  # 3 of 4
-    assert not curriculum.record([(1.0, 7, True)] * 2, frames=30)  # still one failure among the last 4
-    assert curriculum.record([(1.0, 7, True)] * 2, frames=40) and curriculum.score() == 1.0
-    curriculum.advance(frames=40)
-    assert curriculum.score() is None and not curriculum.record([(1.0, 7, True)] * 9, 50)  # final: done
-    returns = DelayCurriculum([5], task_delay=10, threshold=0.5, window=2)  # no verdict: the return
-    assert returns.record([(0.4, 3, None), (0.7, 3, None)], frames=10)
+    assert not curriculum.passed(1.0, episodes=3, frames=10)  # the window is not full yet
+    assert not curriculum.passed(0.75, episodes=4, frames=20)
+    assert not curriculum.passed(None, episodes=4, frames=20)  # no score
+    assert curriculum.passed(0.8, episodes=4, frames=30)
+    curriculum.advance(frames=30)
+    assert not curriculum.passed(1.0, episodes=100, frames=50)  # the final stage: nothing to pass
 
 
 def test_a_stage_trains_its_minimum_frames_before_it_passes():
     curriculum = DelayCurriculum([5, 8], task_delay=10, threshold=0.5, window=2, min_frames=100)
-    assert not curriculum.record([(1.0, 3, True)] * 2, frames=99)
-    assert curriculum.record([(1.0, 3, True)], frames=100)
+    assert not curriculum.passed(1.0, episodes=2, frames=99)
+    assert curriculum.passed(1.0, episodes=2, frames=100)
     curriculum.advance(frames=130)  # the next stage's count starts at the move
-    assert not curriculum.record([(1.0, 3, True)] * 2, frames=200)
+    assert not curriculum.passed(1.0, episodes=2, frames=200)
     restored = DelayCurriculum([5, 8], task_delay=10, threshold=0.5, window=2, min_frames=100)
     restored.load_state_dict(curriculum.state_dict())  # a resume keeps where the stage began
-    assert restored.delay == 8 and not restored.record([(1.0, 3, True)] * 2, frames=229)
-    assert restored.record([(1.0, 3, True)], frames=230)
+    assert restored.delay == 8 and not restored.passed(1.0, episodes=2, frames=229)
+    assert restored.passed(1.0, episodes=2, frames=230)
 
 
 def test_the_stage_survives_a_checkpoint():
@@ -97,8 +95,8 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
     """Unrolls of 40 (640 frames an update) at delays 1 and 3, of 80 (1280) at the task's delay 6;
     the run stops after its first update at delay 6 (total frames 2560)."""
     logdir = tmp_path / "run"
-    result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--curriculum-unroll-length",
-                 "40", "--total-frames", "2560", "--logdir", str(logdir))
+    result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05",
+                 "--curriculum-unroll-length", "40", "--total-frames", "2560", "--logdir", str(logdir))
     assert "unrolls of 40 before delay 6" in result.stdout
     assert "now delay 3, unrolls of 40" in result.stdout and "now delay 6, unrolls of 80" in result.stdout
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
@@ -140,3 +138,16 @@ def test_a_stage_logs_its_windows_apart_from_the_task(tmp_path):
     assert stage["curriculum/success_rate_100"] == 0.5 and stage["curriculum/mean_return_100"] == 0.5
     assert "charts/success_rate_100" not in stage
     assert task["charts/success_rate_100"] == 0.0 and "curriculum/success_rate_100" not in task
+
+
+def test_the_loggers_window_is_the_success_rate_else_the_return(tmp_path):
+    from agents.run_logger import RunLogger
+
+    logger = RunLogger(tmp_path, total_frames=100)
+    assert logger.window() == (None, 0)
+    logger.episodes([(0.4, 3, None), (0.8, 3, None)], frames=10)
+    assert logger.window() == pytest.approx((0.6, 2))  # no verdicts: the mean return
+    logger.new_task()
+    logger.episodes([(1.0, 5, True)] * 3 + [(0.0, 5, False)] + [(0.5, 5, True)] * 200, frames=20)
+    assert logger.window() == (1.0, 100)  # the last 100 only
+    logger.close()
