@@ -348,7 +348,7 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     if e.delay_curriculum and delay is None:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
     return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success,
-                           min_frames=e.curriculum_min_frames, stage_unroll_length=e.curriculum_unroll_length)
+                           min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,

@@ -20,15 +20,22 @@ class DelayCurriculum:
     verdict) and the run's frame count, and says whether the stage is passed; ``advance(frames)``
     moves on.
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
-    run continues at its stage. ``stage_unroll_length`` (0: the run's) is the unroll length of the
-    stages before the task.
+    run continues at its stage. ``unroll_lengths`` (empty: the run's; one: for every stage; else
+    one per entry of ``delays``) are the unroll lengths of the stages before the task.
     """
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
-                 min_frames: int = 0, stage_unroll_length: int = 0):
+                 min_frames: int = 0, unroll_lengths: list[int] | None = None):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
+        unroll_lengths = list(unroll_lengths or [])
+        if len(unroll_lengths) == 1:
+            unroll_lengths *= len(delays)
+        if unroll_lengths and len(unroll_lengths) != len(delays):
+            raise ValueError(f"unroll_lengths must give one length or one per delay ({len(delays)}), "
+                             f"got {len(unroll_lengths)}")
+        self._unroll_of = dict(zip(delays, unroll_lengths, strict=False))
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
-        self.min_frames, self.stage_unroll_length = min_frames, stage_unroll_length
+        self.min_frames = min_frames
         self.stage, self.stage_start = 0, 0
 
     @property
@@ -42,9 +49,9 @@ class DelayCurriculum:
         return self.task_delay if self.final else self.delays[self.stage]
 
     def unroll_length(self, task_unroll_length: int) -> int:
-        """The current stage's unroll length: ``stage_unroll_length`` before the final stage (where
-        set), else the run's."""
-        return task_unroll_length if self.final or not self.stage_unroll_length else self.stage_unroll_length
+        """The current stage's unroll length: its own before the final stage (where given), else
+        the run's."""
+        return task_unroll_length if self.final else self._unroll_of.get(self.delay, task_unroll_length)
 
     def env_options(self, options: dict) -> dict:
         """The env options of the current stage: the task's, with ``delay`` replaced (and a
@@ -72,8 +79,10 @@ class DelayCurriculum:
             return ""
         stages = ", ".join(map(str, self.delays + [self.task_delay]))
         hold = f" after at least {self.min_frames:,} frames" if self.min_frames else ""
-        unroll = (f"; unrolls of {self.stage_unroll_length} before delay {self.task_delay}"
-                  if self.stage_unroll_length else "")
+        lengths = sorted({self._unroll_of[d] for d in self.delays}) if self._unroll_of else []
+        unroll = (f"; unrolls of {lengths[0]} before delay {self.task_delay}" if len(lengths) == 1 else
+                  "; unrolls of " + ", ".join(f"{self._unroll_of[d]} at delay {d}" for d in self.delays)
+                  if lengths else "")
         return (f"delay curriculum: delays {stages}, moving on at a success rate of {self.threshold:g} "
                 f"over {self.window} episodes{hold}{unroll}")
 

@@ -116,9 +116,10 @@ class EnvConfig:
     curriculum_min_frames: int = 0
     """delay_curriculum: frames each stage trains at least before it may move on (0: it moves on as
     soon as it succeeds; a memory carried from a shorter delay often passes the next at once)."""
-    curriculum_unroll_length: int = 0
-    """delay_curriculum: the unroll length of the stages before the task (0: unroll_length). A short
-    delay needs no long unroll, and learns in fewer frames with a shorter one (docs/AGENTS.md)."""
+    curriculum_unroll_lengths: list = field(default_factory=list)
+    """delay_curriculum: the unroll length of the stages before the task, one per listed delay, or
+    one for all (empty: unroll_length). A short delay needs no long unroll, and learns in fewer
+    frames with a shorter one (docs/AGENTS.md)."""
 
     def __post_init__(self):
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
@@ -137,9 +138,13 @@ class EnvConfig:
                f"curriculum_success must be in (0, 1], got {success!r}")
         _check(isinstance(self.curriculum_min_frames, int) and self.curriculum_min_frames >= 0,
                f"curriculum_min_frames must be an integer >= 0, got {self.curriculum_min_frames!r}")
-        unroll = self.curriculum_unroll_length
-        _check(isinstance(unroll, int) and not isinstance(unroll, bool) and unroll >= 0,
-               f"curriculum_unroll_length must be an integer >= 0, got {unroll!r}")
+        unrolls = self.curriculum_unroll_lengths
+        _check(isinstance(unrolls, list) and all(isinstance(u, int) and not isinstance(u, bool) and u >= 1
+                                                 for u in unrolls),
+               f"curriculum_unroll_lengths must be a list of positive integers, got {str(unrolls)[:60]}")
+        _check(len(unrolls) in (0, 1, len(delays)),
+               f"curriculum_unroll_lengths must give one length, or one per delay of delay_curriculum "
+               f"({len(delays)}), got {len(unrolls)}")
 
 
 @dataclass

@@ -96,15 +96,18 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
     the run stops after its first update at delay 6 (total frames 2560)."""
     logdir = tmp_path / "run"
     result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05",
-                 "--curriculum-unroll-length", "40", "--total-frames", "2560", "--logdir", str(logdir))
+                 "--curriculum-unroll-lengths", "40", "--total-frames", "2560", "--logdir", str(logdir))
     assert "unrolls of 40 before delay 6" in result.stdout
     assert "now delay 3, unrolls of 40" in result.stdout and "now delay 6, unrolls of 80" in result.stdout
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     moved = checkpoint["curriculum"]["stage_start"]  # after 3 or more updates of 640 frames
     assert checkpoint["curriculum"]["stage"] == 2 and moved >= 1920 and moved % 640 == 0
     assert checkpoint["frames"] == moved + 1280  # then one of 1280
-    curriculum = DelayCurriculum([1, 3], task_delay=6, threshold=0.9)
-    assert curriculum.unroll_length(80) == 80  # no stage length given: the run's
+    assert DelayCurriculum([1, 3], task_delay=6, threshold=0.9).unroll_length(80) == 80  # none given
+    per_delay = DelayCurriculum([15, 60, 250], task_delay=60, threshold=0.9, unroll_lengths=[80, 160, 600])
+    assert per_delay.unroll_length(300) == 80  # delay 15's
+    per_delay.advance(frames=10)
+    assert per_delay.unroll_length(300) == 300  # the task's: the run's own
 
 
 def test_ray_actors_are_rebuilt_at_each_stage(tmp_path):
