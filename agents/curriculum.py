@@ -27,7 +27,7 @@ class DelayCurriculum:
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
                  min_frames: int = 0, unroll_lengths: list[int] | None = None):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
-        unroll_lengths = list(unroll_lengths or [])
+        unroll_lengths = list(unroll_lengths or []) if delays else []
         if len(unroll_lengths) == 1:
             unroll_lengths *= len(delays)
         if unroll_lengths and len(unroll_lengths) != len(delays):

@@ -142,7 +142,7 @@ class EnvConfig:
         _check(isinstance(unrolls, list) and all(isinstance(u, int) and not isinstance(u, bool) and u >= 1
                                                  for u in unrolls),
                f"curriculum_unroll_lengths must be a list of positive integers, got {str(unrolls)[:60]}")
-        _check(len(unrolls) in (0, 1, len(delays)),
+        _check(not delays or len(unrolls) in (0, 1, len(delays)),  # without stages they go unused
                f"curriculum_unroll_lengths must give one length, or one per delay of delay_curriculum "
                f"({len(delays)}), got {len(unrolls)}")
 

@@ -110,6 +110,14 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
     assert per_delay.unroll_length(300) == 300  # the task's: the run's own
 
 
+def test_a_preset_with_stages_can_turn_them_off():
+    from configs import load_config
+
+    config = load_config("long_recall").with_overrides({"delay_curriculum": []})  # --delay-curriculum none
+    assert config.env.curriculum_unroll_lengths == [80, 160]  # kept, unused
+    assert DelayCurriculum([], task_delay=60, threshold=0.9, unroll_lengths=[80, 160]).final
+
+
 def test_ray_actors_are_rebuilt_at_each_stage(tmp_path):
     """The Ray runtime shuts its actors (and the Ray instance it started) down at a move and starts
     them again on the next stage's env."""
