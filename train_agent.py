@@ -347,7 +347,7 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     delay = env_delay(e.env, **e.env_options) if e.delay_curriculum else None
     if e.delay_curriculum and delay is None:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
-    return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success,
+    return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success, window=RunLogger.WINDOW,
                            min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths)
 
 

@@ -16,9 +16,9 @@ class DelayCurriculum:
     """Stages ``[d for d in delays if d < task_delay]``, then the task itself (its own env options).
 
     ``passed(score, episodes, frames)`` takes the current stage's score over its last ``episodes``
-    episodes (the run logger's window: success rate, or mean return where the task gives no
-    verdict) and the run's frame count, and says whether the stage is passed; ``advance(frames)``
-    moves on.
+    episodes (the run logger's window, whose size ``window`` must match: success rate, or mean
+    return where the task gives no verdict) and the run's frame count, and says whether the stage
+    is passed; ``advance(frames)`` moves on.
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
     run continues at its stage. ``unroll_lengths`` (empty: the run's; one: for every stage; else
     one per entry of ``delays``) are the unroll lengths of the stages before the task.

@@ -15,6 +15,8 @@ from torch.utils.tensorboard import SummaryWriter
 class RunLogger:
     """Everything is keyed by the frame count (environment steps, all envs together)."""
 
+    WINDOW = 100  # episodes in the success-rate and mean-return windows (the ``_100`` in their tags)
+
     def __init__(self, logdir: str | Path, total_frames: int, progress: bool = True,
                  resume_frames: int | None = None):
         """``resume_frames``: the frames of the checkpoint a resumed run starts from. What an earlier
@@ -27,8 +29,8 @@ class RunLogger:
         self.metrics = (self.logdir / "metrics.jsonl").open("a")
         self.total_frames = total_frames
         self.progress = progress and sys.stderr.isatty()
-        self.recent_returns: deque[float] = deque(maxlen=100)
-        self.recent_successes: deque[bool] = deque(maxlen=100)
+        self.recent_returns: deque[float] = deque(maxlen=self.WINDOW)
+        self.recent_successes: deque[bool] = deque(maxlen=self.WINDOW)
         self.window_prefix = "charts"  # "curriculum" while a delay curriculum trains on a stage
         self._last_frames, self._last_time = None, time.perf_counter()
 
