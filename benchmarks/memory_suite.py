@@ -18,7 +18,9 @@ checkpoint. A finished cell writes one JSON file to ``<results>/<suite>/<task>/<
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
     success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
     verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
-    the budget), wall_s (this invocation's
+    the budget; with a delay curriculum the stages' frames count 0), task_from (the frame of the first
+    window at the task where a delay curriculum trained stages first, 0 without stages, null if the
+    stages never passed: the curves are the task's own), wall_s (this invocation's
     training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
     gates {name: [{frames, limits, counts}, ...]} (histograms of the core's gates, up to 5 times;
     plus name_mean and name_above_0.99: [[frames, value], ...], the exact statistics of every log)
@@ -142,6 +144,19 @@ def read_curve(logdir: Path, tag: str = "charts/mean_return_100") -> list[list[f
     return points
 
 
+def task_start(logdir: Path) -> int | None:
+    """Where the run's delay curriculum trained stages first (it logged ``curriculum/mean_return_100``),
+    the frame of its first window at the task (``charts/mean_return_100``), or ``None`` if it never got
+    there; 0 for a run without stages."""
+    staged = False
+    for line in (logdir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "charts/mean_return_100" in row:
+            return int(row["frames"]) if staged else 0
+        staged = staged or "curriculum/mean_return_100" in row
+    return None if staged else 0
+
+
 def read_gates(logdir: Path) -> dict:
     """Up to ``GATE_SNAPSHOTS`` evenly spaced histograms of every ``gates/<name>`` TensorBoard tag, and
     the ``gates/<name>_mean`` and ``gates/<name>_above_0.99`` series as ``[[frames, value], ...]``."""
@@ -237,6 +252,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         return f"failed (exit {code}, see {log})", None
     curve, success = read_curve(logdir), read_curve(logdir, "charts/success_rate_100")
     spec = cell.spec
+    task_from = task_start(logdir)
     record = {
         "suite": cell.suite, "task": cell.task, "core": cell.core, "seed": cell.seed,
         "command": "python " + " ".join(command), "machine": machine(),
@@ -245,7 +261,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         "final_return": suite_stats.final_value(curve),
         "success_curve": success, "final_success": suite_stats.final_value(success) if success else None,
         "frames_to_threshold": suite_stats.frames_to_threshold(curve, spec["threshold"]),
-        "auc": suite_stats.area_under_curve(curve, spec["total_frames"]),
+        "auc": suite_stats.area_under_curve(curve, spec["total_frames"], task_from), "task_from": task_from,
         "wall_s": round(time.monotonic() - start, 1), "resumed_from": resumed_from,
         "gates": read_gates(logdir),
     }

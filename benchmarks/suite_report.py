@@ -25,6 +25,8 @@ def load_results(results: Path, suite_name: str) -> list[dict]:
 
 def _pm(interval: tuple[float, float, float]) -> str:
     mean, low, high = interval
+    if math.isnan(mean):
+        return "-"
     return f"{mean:.3f}" if math.isnan(low) else f"{mean:.3f} [{low:.2f}, {high:.2f}]"
 
 
@@ -46,7 +48,8 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
             continue
         s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
         success = "" if not verdicts else f" {'-' if s['success'] is None else _pm(s['success'])} |"
-        lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])} | {s['reached']}/{s['seeds']} | "
+        stuck = f" ({s['stages_only']} never left the curriculum's stages)" if s["stages_only"] else ""
+        lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])}{stuck} | {s['reached']}/{s['seeds']} | "
                      f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |{success}")
     return lines
 
@@ -181,7 +184,10 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
            "Final return is the mean return of the last 100 training episodes at the end of the budget; "
            "brackets hold a 95% percentile-bootstrap interval of the mean over seeds (it stays inside the "
            "range of the seeds' values; with 3 seeds it is narrow, so the plots draw each seed's curve, "
-           "thin, beside the mean); the area under the curve is the curve's mean over the budget.", ""]
+           "thin, beside the mean); the area under the curve is the curve's mean over the budget. Where a "
+           "preset's delay curriculum trains shorter delays first, the curves are the task's own, from its "
+           "first window; the stages' frames count 0 in the area and a run that never left them counts 0 "
+           "(the final return is then over the seeds that reached the task).", ""]
     if suite.get("claims"):
         out += ["### Claims", "",
                 "Generated from the result files: for each claim, does the first core learn faster than "

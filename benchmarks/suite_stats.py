@@ -35,13 +35,20 @@ def frames_to_threshold(curve, threshold: float) -> int | None:
     return None
 
 
-def area_under_curve(curve, total_frames: int) -> float:
-    """Mean of the curve over ``[0, total_frames]``: trapezoids between points, the first value held
-    back to frame 0 and the last held to ``total_frames`` (1.0 = at 1.0 from the start)."""
+def area_under_curve(curve, total_frames: int, task_from: int | None = 0) -> float:
+    """Mean of the curve over ``[0, total_frames]``: trapezoids between points, the last value held to
+    ``total_frames`` (1.0 = at 1.0 from the start). ``task_from``: where a delay curriculum's stages
+    came first, the frame of the task's first window: the frames before it count 0 (the task not yet
+    reached; a lower bound, the same for every core); ``None``: the task never reached, 0. With 0 (no
+    stages) the first value is held back to frame 0."""
+    if task_from is None:
+        return 0.0
     if not curve:
         return math.nan
-    frames = np.array([0.0] + [f for f, _ in curve] + [float(total_frames)])
-    values = np.array([curve[0][1]] + [v for _, v in curve] + [curve[-1][1]])
+    first = [[0.0, 0.0], [float(task_from), 0.0]] if task_from > 0 else [[0.0, curve[0][1]]]
+    points = first + [list(p) for p in curve] + [[float(total_frames), curve[-1][1]]]
+    frames = np.array([f for f, _ in points], dtype=float)
+    values = np.array([v for _, v in points], dtype=float)
     keep = frames <= total_frames
     frames, values = frames[keep], values[keep]
     return float(np.sum((frames[1:] - frames[:-1]) * (values[1:] + values[:-1]) / 2) / total_frames)
@@ -59,20 +66,26 @@ def curves_on_grid(curves, total_frames: int, points: int = 100) -> tuple[np.nda
 
 
 def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dict:
-    """One core on one task over seeds: ``final`` and ``auc`` (``bootstrap_interval``: mean, low,
-    high), ``reached`` (seeds that reached the threshold / seeds), ``frames_to_threshold`` (median over
-    the seeds that reached it, or ``None``), ``success`` (the same interval of the final success rates,
-    or ``None`` unless every run has a ``success_curve``)."""
-    curves = [r["curve"] for r in runs]
-    reached = [f for f in (frames_to_threshold(c, threshold) for c in curves) if f is not None]
+    """One core on one task over seeds: ``final`` (``bootstrap_interval``: mean, low, high, over the
+    seeds that reached the task; all ``nan`` if none did), ``auc`` (the same over every seed; a run's
+    ``task_from`` counts its curriculum's stages as 0, ``area_under_curve``), ``reached`` (seeds that
+    reached the threshold), ``stages_only`` (seeds whose delay curriculum never reached the task:
+    ``task_from`` None), ``frames_to_threshold`` (median over the seeds that reached it, or
+    ``None``), ``success`` (the interval of the final success rates of the seeds that reached the
+    task, or ``None`` unless each of them has a ``success_curve``)."""
+    at_task = [r for r in runs if r["curve"]]
+    reached = [f for f in (frames_to_threshold(r["curve"], threshold) for r in at_task) if f is not None]
+    nothing = (math.nan, math.nan, math.nan)
     return {
         "seeds": len(runs),
-        "final": bootstrap_interval([final_value(c) for c in curves]),
-        "auc": bootstrap_interval([area_under_curve(c, total_frames) for c in curves]),
+        "final": bootstrap_interval([final_value(r["curve"]) for r in at_task]) if at_task else nothing,
+        "auc": bootstrap_interval([area_under_curve(r["curve"], total_frames, r.get("task_from", 0))
+                                   for r in runs]),
         "reached": len(reached),
+        "stages_only": len(runs) - len(at_task),
         "frames_to_threshold": float(np.median(reached)) if reached else None,
-        "success": (bootstrap_interval([final_value(r["success_curve"]) for r in runs])
-                    if all(r.get("success_curve") for r in runs) else None),
+        "success": (bootstrap_interval([final_value(r["success_curve"]) for r in at_task])
+                    if at_task and all(r.get("success_curve") for r in at_task) else None),
     }
 
 

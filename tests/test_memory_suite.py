@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import suite_stats
+from benchmarks import memory_suite, suite_stats
 from benchmarks.memory_suite import cells_of, load_suite, train_command
 from benchmarks.suite_report import core_flags_note
 
@@ -48,6 +48,34 @@ def test_area_under_a_step_and_a_ramp():
     assert suite_stats.area_under_curve([[500, 0.2], [1000, 0.6]], 1000) == pytest.approx(0.3)
     # points past the budget are ignored
     assert suite_stats.area_under_curve([[0, 0.0], [1000, 0.0], [2000, 1.0]], 1000) == pytest.approx(0.0)
+
+
+def test_with_a_curriculum_the_stages_count_zero_and_a_run_that_never_left_them_counts_zero():
+    # the task reached at 400: 0 on [0, 400], then 1.0 to the end
+    assert suite_stats.area_under_curve([[400, 1.0], [1000, 1.0]], 1000, task_from=400) == pytest.approx(0.6)
+    assert suite_stats.area_under_curve([], 1000, task_from=None) == 0.0
+
+
+def test_a_seed_stuck_in_the_stages_fails_the_summary_without_spoiling_the_final_return():
+    runs = [{"curve": [[500, 1.0], [1000, 1.0]], "task_from": 500, "success_curve": [[1000, 1.0]]},
+            {"curve": [], "task_from": None, "success_curve": []}]
+    s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=1000)
+    assert s["stages_only"] == 1 and s["reached"] == 1
+    assert s["final"][0] == pytest.approx(1.0) and s["success"][0] == pytest.approx(1.0)
+    assert s["auc"][0] == pytest.approx((0.5 + 0.0) / 2)
+    nobody = suite_stats.summarize_runs(runs[1:], 0.9, 1000)
+    assert math.isnan(nobody["final"][0]) and nobody["success"] is None and nobody["auc"][0] == 0.0
+
+
+def test_the_task_start_is_read_from_the_metrics(tmp_path):
+    def metrics(*rows):
+        (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return memory_suite.task_start(tmp_path)
+
+    stage = {"frames": 100, "curriculum/mean_return_100": 0.3}
+    assert metrics({"frames": 100, "charts/mean_return_100": 0.3}) == 0  # no stages
+    assert metrics(stage, {"frames": 200, "charts/mean_return_100": 0.9}) == 200
+    assert metrics(stage, {"frames": 200, "curriculum/mean_return_100": 0.5}) is None
 
 
 def test_curves_on_one_grid():
