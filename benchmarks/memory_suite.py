@@ -11,8 +11,9 @@ preset or the program's defaults, flag ``options``, a frame budget and a thresho
 (``{claim, core, baseline}``: the report says on which tasks ``core`` learns faster than
 ``baseline``). Each cell trains in ``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by
 default, not committed), with the same command each time, so an interrupted cell resumes from its
-checkpoint. A finished cell writes one JSON file to ``<results>/<suite>/<task>/<core>/seed<S>.json``
-(``benchmarks/results`` by default, committed):
+checkpoint. While cells run, the suite prints where each one is every 5 minutes (frames, the delay
+curriculum's stage, the latest window; ``--progress-every-s``). A finished cell writes one JSON file
+to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by default, committed):
 
     suite, task, core, seed, command, machine, config (the resolved config.yaml), total_frames,
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
@@ -157,6 +158,36 @@ def task_start(logdir: Path) -> int | None:
     return None if staged else 0
 
 
+def cell_progress(logdir: Path, total_frames: int) -> str:
+    """Where a running cell is, from the last rows of its metrics.jsonl: frames of its budget, the
+    delay curriculum's stage (if it has one) and the latest window (success rate, else mean return)."""
+    path = logdir / "metrics.jsonl"
+    if not path.exists():
+        return "starting"
+    with path.open("rb") as handle:  # the tail only: a long cell's file grows to megabytes
+        start = max(0, handle.seek(0, os.SEEK_END) - 65536)
+        handle.seek(start)
+        lines = handle.read().decode(errors="replace").splitlines()[1 if start else 0:]  # whole lines
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the trainer is writing that line now
+            continue
+    if not rows:
+        return "starting"
+    parts = [f"{rows[-1]['frames'] / 1e6:.2f}M of {total_frames / 1e6:.2f}M frames"]
+    window = next((r for r in reversed(rows)
+                   if "charts/mean_return_100" in r or "curriculum/mean_return_100" in r), None)
+    if window is not None:
+        prefix = "charts" if "charts/mean_return_100" in window else "curriculum"
+        where = "the task" if prefix == "charts" else f"stage delay {window.get('curriculum/delay')}"
+        score = window.get(f"{prefix}/success_rate_100")
+        parts.append(f"{where}: " + (f"success {score:.2f}" if score is not None
+                                     else f"return {window[f'{prefix}/mean_return_100']:.2f}"))
+    return ", ".join(parts)
+
+
 def read_gates(logdir: Path) -> dict:
     """Up to ``GATE_SNAPSHOTS`` evenly spaced histograms of every ``gates/<name>`` TensorBoard tag, and
     the ``gates/<name>_mean`` and ``gates/<name>_above_0.99`` series as ``[[frames, value], ...]``."""
@@ -286,24 +317,29 @@ def _already_stopping(_signum, _frame):
     print("stopping: the running cells are saving their checkpoints", flush=True)
 
 
-def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
+def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_every_s: float = 300) -> int:
     """Run the cells, ``jobs`` at a time. Ctrl-C or SIGTERM, to the suite or its process group (or a
     cell interrupted by a signal), lets the running cells save their checkpoints and starts no new
-    one; the same command then resumes."""
+    one; the same command then resumes. Every ``progress_every_s`` seconds (0: never) each running
+    cell's progress is printed (``cell_progress``)."""
     threads = max(1, 2 // jobs) if jobs > 1 else 2
     total, start = len(cells), time.monotonic()
     stopping = threading.Event()  # start no new cell
     trainers = Trainers()
+    running: dict[int, Cell] = {}  # index -> cell, while it trains
 
     def one(index_cell) -> bool:
         index, cell = index_cell
         if stopping.is_set():
             return False
+        running[index] = cell
         try:
             status, record = run_cell(cell, work, results, threads, trainers)
         except CellInterruptedError:
             stopping.set()
             status, record = "interrupted (checkpoint saved)", None
+        finally:
+            running.pop(index, None)
         final = "" if record is None else f" final {record['final_return']:.3f}"
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
@@ -317,8 +353,14 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int) -> int:
         futures = [pool.submit(one, index_cell) for index_cell in enumerate(cells)]
         # Wait in short slices: Python runs a signal's handler only in the main thread between
         # bytecodes, and an untimed wait on the cells can sleep through it until a cell ends.
+        last_report = time.monotonic()
         while wait(futures, timeout=WAKE_S).not_done:
-            pass
+            if progress_every_s > 0 and time.monotonic() - last_report >= progress_every_s:
+                last_report = time.monotonic()
+                for index, cell in sorted(running.copy().items()):
+                    where = cell_progress(work / cell.key, cell.spec["total_frames"])
+                    print(f"[{index + 1}/{total} {(last_report - start) / 60:5.1f} min] {cell.task} "
+                          f"{cell.core} seed {cell.seed}: running, {where}", flush=True)
         done = [future.result() for future in futures]
     except KeyboardInterrupt:
         for signum in previous:
@@ -346,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", default="", help="comma-separated subset of the suite's cores")
     parser.add_argument("--seeds", default="", help="comma-separated subset of the suite's seeds")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
+    parser.add_argument("--progress-every-s", type=float, default=300,
+                        help="seconds between progress lines of the running cells (0: none)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
                         help="per-run result files")
@@ -370,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = cells_of(args.suite, suite, tasks, cores, seeds)
     print(f"suite {args.suite}: {len(cells)} cells, {args.jobs} at a time; results in {args.results}",
           flush=True)
-    return run_suite(cells, args.work, args.results, args.jobs)
+    return run_suite(cells, args.work, args.results, args.jobs, args.progress_every_s)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,18 @@ def test_the_task_start_is_read_from_the_metrics(tmp_path):
     assert metrics(stage, {"frames": 200, "curriculum/mean_return_100": 0.5}) is None
 
 
+def test_a_running_cells_progress_names_its_frames_stage_and_latest_window(tmp_path):
+    assert memory_suite.cell_progress(tmp_path, 1000) == "starting"
+    rows = [{"frames": 100, "curriculum/delay": 15, "curriculum/mean_return_100": 0.4,
+             "curriculum/success_rate_100": 0.4}, {"frames": 200, "curriculum/delay": 60}]
+    text = "\n".join(json.dumps(r) for r in rows) + '\n{"frames": 3'  # a line being written
+    (tmp_path / "metrics.jsonl").write_text(text)
+    assert memory_suite.cell_progress(tmp_path, 1000) == "0.00M of 0.00M frames, stage delay 15: success 0.40"
+    rows.append({"frames": 2_500_000, "charts/mean_return_100": 0.93})  # at the task; no verdicts
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert memory_suite.cell_progress(tmp_path, 3_000_000) == "2.50M of 3.00M frames, the task: return 0.93"
+
+
 def test_curves_on_one_grid():
     curves = [[[0, 0.0], [100, 1.0]], [[0, 0.0], [100, 0.0]], [[50, 0.5]]]
     grid, seeds = suite_stats.curves_on_grid(curves, 100, points=3)
