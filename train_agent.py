@@ -457,7 +457,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             logger.episodes(episodes, progress.frames)
             score, count = logger.window()
             if curriculum.passed(score, count, progress.frames):
-                print(f"delay curriculum: success {score:.2f} over the last "
+                what = "success" if logger.recent_successes else "mean return"
+                print(f"delay curriculum: {what} {score:.2f} over the last "
                       f"{count} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()
