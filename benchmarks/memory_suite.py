@@ -16,7 +16,8 @@ curriculum's stage, the latest window; ``--progress-every-s``). A finished cell 
 to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by default, committed):
 
     suite, task, core, seed, command, machine, config (the resolved config.yaml), total_frames,
-    threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return,
+    threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return (null where a
+    delay curriculum never reached the task),
     success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
     verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
     the budget; with a delay curriculum the stages' frames count 0), task_from (the frame of the first
@@ -289,7 +290,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         "command": "python " + " ".join(command), "machine": machine(),
         "config": yaml.safe_load((logdir / "config.yaml").read_text()),
         "total_frames": spec["total_frames"], "threshold": spec["threshold"], "curve": curve,
-        "final_return": suite_stats.final_value(curve),
+        "final_return": suite_stats.final_value(curve) if curve else None,  # None: never at the task
         "success_curve": success, "final_success": suite_stats.final_value(success) if success else None,
         "frames_to_threshold": suite_stats.frames_to_threshold(curve, spec["threshold"]),
         "auc": suite_stats.area_under_curve(curve, spec["total_frames"], task_from), "task_from": task_from,
@@ -340,7 +341,11 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_
             status, record = "interrupted (checkpoint saved)", None
         finally:
             running.pop(index, None)
-        final = "" if record is None else f" final {record['final_return']:.3f}"
+        final = ""
+        if record is not None and record["final_return"] is not None:
+            final = f" final {record['final_return']:.3f}"
+        elif record is not None and record["final_return"] is None:
+            final = " never left the curriculum's stages"
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
               f"{status}{final}", flush=True)
