@@ -457,8 +457,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             logger.episodes(episodes, progress.frames)
             score, count = logger.window()
             if curriculum.passed(score, count, progress.frames):
-                what = "success" if logger.recent_successes else "mean return"
-                print(f"delay curriculum: {what} {score:.2f} over the last "
+                print(f"delay curriculum: {logger.window_name} {score:.2f} over the last "
                       f"{count} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()

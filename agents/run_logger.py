@@ -68,9 +68,14 @@ class RunLogger:
         return (sum(self.recent_successes) / len(self.recent_successes)
                 if self.recent_successes else None)
 
+    @property
+    def window_name(self) -> str:
+        """What ``window`` scores: ``"success"`` where the task gives verdicts, else ``"mean return"``."""
+        return "success" if self.recent_successes else "mean return"
+
     def window(self) -> tuple[float | None, int]:
         """The task's score over its last (up to) 100 episodes and how many there are: the success
-        rate where the task gives verdicts, else the mean return."""
+        rate where the task gives verdicts, else the mean return (``window_name`` says which)."""
         if self.recent_successes:
             return self.success_rate(), len(self.recent_successes)
         return self.mean_return(), len(self.recent_returns)

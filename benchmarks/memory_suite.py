@@ -308,6 +308,11 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
 WAKE_S = 0.5
 
 
+def final_words(final_return: float | None) -> str:
+    """A finished cell's ending for its status line (``final_return`` None: never at the task)."""
+    return " never left the curriculum's stages" if final_return is None else f" final {final_return:.3f}"
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -341,11 +346,7 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_
             status, record = "interrupted (checkpoint saved)", None
         finally:
             running.pop(index, None)
-        final = ""
-        if record is not None and record["final_return"] is not None:
-            final = f" final {record['final_return']:.3f}"
-        elif record is not None and record["final_return"] is None:
-            final = " never left the curriculum's stages"
+        final = "" if record is None else final_words(record["final_return"])
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
               f"{status}{final}", flush=True)

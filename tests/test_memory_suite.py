@@ -90,6 +90,11 @@ def test_a_running_cells_progress_names_its_frames_stage_and_latest_window(tmp_p
     assert memory_suite.cell_progress(tmp_path, 3_000_000) == "2.50M of 3.00M frames, the task: return 0.93"
 
 
+def test_a_cell_that_never_reached_the_task_says_so_in_its_line():
+    assert memory_suite.final_words(None) == " never left the curriculum's stages"
+    assert memory_suite.final_words(0.25) == " final 0.250"
+
+
 def test_curves_on_one_grid():
     curves = [[[0, 0.0], [100, 1.0]], [[0, 0.0], [100, 0.0]], [[50, 0.5]]]
     grid, seeds = suite_stats.curves_on_grid(curves, 100, points=3)
