@@ -147,7 +147,8 @@ class AgentOutput(NamedTuple):
     logits: Tensor  # [T, B, A] or [B, A]
     values: Tensor  # [T, B] or [B]
     action_values: Tensor | None = None  # [T, B, A] or [B, A], with an action-value head
-    match_scores: Tensor | None = None  # [T, B, K] view-match scores of the learner's unroll, with view_match
+    # [T, B, K] or [B, K]: the view-match scores the recognition loss trains, with view_match
+    match_scores: Tensor | None = None
 
 
 class ActorCritic(nn.Module):
@@ -158,7 +159,8 @@ class ActorCritic(nn.Module):
     (``f`` this step's torso features) before the heads; ``input_norm`` puts a LayerNorm on the core's
     input; ``view_match`` has the heads also read one score per element in view (image cell,
     multi-discrete slot, discrete key of a shared vocabulary) for how well it matches a query from
-    the core's output (``agents.view_match``; nothing where the observation has no such elements).
+    the core's output (``agents.view_match``; nothing where the observation has no such elements);
+    ``policy_query`` adds a second such score per element, from a query only the policy trains.
 
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the
@@ -168,7 +170,7 @@ class ActorCritic(nn.Module):
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
                  torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
                  observation_gate: bool = False, input_norm: bool = False,
-                 action_value_head: bool = False, view_match: bool = False):
+                 action_value_head: bool = False, view_match: bool = False, policy_query: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -192,9 +194,11 @@ class ActorCritic(nn.Module):
         if self.observation_gate is not None:
             nn.init.zeros_(self.observation_gate.weight)
             nn.init.zeros_(self.observation_gate.bias)
-        match = ViewMatch(description, core.output_size) if view_match else None
+        if policy_query and not view_match:
+            raise ValueError("policy_query needs view_match (it adds a second view-match query)")
+        match = ViewMatch(description, core.output_size, policy_query) if view_match else None
         self.view_match = match if match is not None and match.num_elements > 0 else None
-        read_size = core.output_size + (self.view_match.num_elements if self.view_match is not None else 0)
+        read_size = core.output_size + (self.view_match.num_scores if self.view_match is not None else 0)
         if head_size > 0:
             self.head = nn.Sequential(nn.Linear(read_size, head_size), nn.ReLU())
         else:
@@ -213,14 +217,14 @@ class ActorCritic(nn.Module):
               torso_size: int = 128, previous_inputs: bool = True,
               head_size: int = 0, observation_gate: bool = False,
               input_norm: bool = False, action_value_head: bool = False,
-              view_match: bool = False) -> ActorCritic:
+              view_match: bool = False, policy_query: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
         The keyword options are a run's ``configs.TrainConfig.model_options()``: the core section's
         ``network_options()`` and ``action_value_head`` (an agent with ``action_value_cost > 0``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
-                   observation_gate, input_norm, action_value_head, view_match)
+                   observation_gate, input_norm, action_value_head, view_match, policy_query)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)
@@ -243,7 +247,7 @@ class ActorCritic(nn.Module):
         y, state = self.core(x.view(T, B, -1), state, is_first)
         scores = self._match(flat, y.reshape(T * B, -1), (T, B))
         out = self._heads(y, x.view(T, B, -1), scores, with_action_values=True)
-        return out._replace(match_scores=scores), state
+        return self._with_scores(out, scores), state
 
     def step(self, obs: dict[str, Tensor], last_action: Tensor, last_reward: Tensor,
              is_first: Tensor, state: State) -> tuple[AgentOutput, State]:
@@ -252,7 +256,8 @@ class ActorCritic(nn.Module):
             state = select_state(is_first, self.initial_state(is_first.shape[0]), state)
         x = self.core_inputs(obs, last_action, last_reward)
         y, state = self.core.step(x, state)
-        return self._heads(y, x, self._match(obs, y, (y.shape[0],))), state
+        scores = self._match(obs, y, (y.shape[0],))
+        return self._with_scores(self._heads(y, x, scores), scores), state
 
     def element_values(self, obs: dict[str, Tensor]) -> Tensor:
         """``obs {key: [T, B, ...]}`` -> ``[T, B, K]`` value ids of the view-match elements, in the order
@@ -262,16 +267,23 @@ class ActorCritic(nn.Module):
         return self.view_match.element_values(flat).view(T, B, -1)
 
     def _match(self, obs: dict[str, Tensor], y: Tensor, shape: tuple[int, ...]) -> Tensor | None:
-        """View-match scores ``[*shape, num_elements]`` from ``obs {key: [N, ...]}`` and the core
+        """View-match scores ``[*shape, num_scores]`` from ``obs {key: [N, ...]}`` and the core
         output ``y [N, core.output_size]`` (N = prod(shape)); None without the option."""
         if self.view_match is None:
             return None
         return self.view_match(obs, y).view(*shape, -1)
 
+    def _with_scores(self, out: AgentOutput, scores: Tensor | None) -> AgentOutput:
+        """``out`` with ``match_scores``: the first query's share of ``scores [..., num_scores]``, the
+        scores the recognition loss trains (all of them without ``policy_query``)."""
+        if scores is None:
+            return out
+        return out._replace(match_scores=scores[..., : self.view_match.num_elements])
+
     def _heads(self, y: Tensor, x: Tensor, scores: Tensor | None = None,
                with_action_values: bool = False) -> AgentOutput:
         """Core output ``y [..., core.output_size]``, core input ``x [..., core.input_size]`` (its
-        first ``torso_size`` features are the torso's) and view-match ``scores [..., num_elements]``
+        first ``torso_size`` features are the torso's) and view-match ``scores [..., num_scores]``
         (or None) -> logits ``[..., A]``, values ``[...]`` and, ``with_action_values`` (the learner's
         unroll; actors do not use them), action values ``[..., A]`` (None without that head)."""
         if self.observation_gate is not None:

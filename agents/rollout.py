@@ -193,13 +193,16 @@ class EpisodePlayer:
     env. For callers that look at the env between steps (rendering, reading positions).
 
     ``steps(seed)`` resets the env and yields ``(logits [A], action)`` before the env takes each
-    action, so the env is as the policy saw it; once it is exhausted, ``reward``, ``terminated``,
-    ``truncated`` and ``info`` are those of the episode's last step.
+    action, so the env is as the policy saw it; meanwhile ``observation`` (``{key: [1, ...]}``) and
+    ``output`` (the model's ``AgentOutput``, batch of one) are what the policy saw and gave at that
+    step. Once it is exhausted, ``reward``, ``terminated``, ``truncated`` and ``info`` are those of
+    the episode's last step.
     """
 
     def __init__(self, model, env, greedy: bool = False):
         self.model, self.env, self.greedy = model, env, greedy
         self.reward, self.terminated, self.truncated, self.info = 0.0, False, False, {}
+        self.observation, self.output = None, None
 
     def steps(self, seed: int):
         obs, _ = self.env.reset(seed=seed)
@@ -211,6 +214,7 @@ class EpisodePlayer:
             batch = {key: _to_tensor(value)[None] for key, value in obs.items()}
             with torch.inference_mode():
                 out, state = self.model.step(batch, last_action, reward, is_first, state)
+            self.observation, self.output = batch, out
             logits = out.logits[0]
             action = int(choose_actions(out.logits, self.greedy)[0])
             yield logits, action

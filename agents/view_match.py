@@ -8,6 +8,13 @@ with weights *shared* over positions, a query is read from the core's output, an
 is one score per element: "this cell shows what I remember". The heads read the scores beside the
 core's output, so "walk to the cell that matches" is linear in them.
 
+With ``policy_query`` each element gets a second score from a second query, which only the policy
+gradient trains: the recognition loss (``agents.recognition``) trains the first query to say "seen
+again", and where that is not what the task asks the two pull one query apart. In MiniGrid-Memory
+both objects at the hallway's end are usually in view on the way there, go out of view and come
+back, so both are "seen again" at the junction and a recognition-trained score does not tell the
+matching one (docs/AGENTS.md, MiniGrid section).
+
 Observation kinds with elements: ``minigrid_image`` (each cell, its object, colour and state embedded
 and summed), ``multi_discrete`` (each slot, one table shared by the slots), and a ``discrete`` key
 that names a shared ``vocabulary`` (one element). Keys naming the same vocabulary share one table
@@ -27,17 +34,21 @@ EMBED_SIZE = 16
 
 
 class ViewMatch(nn.Module):
-    """``(obs {key: [N, ...]}, y [N, core_size]) -> scores [N, num_elements]``.
+    """``(obs {key: [N, ...]}, y [N, core_size]) -> scores [N, num_scores]``.
 
     ``num_elements`` sums the elements of every observation key with any (49 for a 7x7 image, K for a
     K-slot multi-discrete, 1 for a discrete key that names a vocabulary), in the sorted order of the
-    keys; zero if there are none (the module is then a no-op the caller can skip)."""
+    keys; zero if there are none (the module is then a no-op the caller can skip). The first
+    ``num_elements`` scores are those of ``queries`` (what the recognition loss trains); with
+    ``policy_query`` the next ``num_elements`` are those of ``policy_queries``, so ``num_scores`` is
+    twice ``num_elements``."""
 
-    def __init__(self, description: dict[str, dict], core_size: int):
+    def __init__(self, description: dict[str, dict], core_size: int, policy_query: bool = False):
         super().__init__()
         self.keys: list[str] = []
         self.embeds = nn.ModuleDict()
         self.queries = nn.ModuleDict()
+        self.policy_queries = nn.ModuleDict()  # empty without policy_query
         self.num_elements = 0
         self._images: set[str] = set()  # names of the minigrid_image keys (cells have 3 channels)
         self._tables: dict[str, str] = {}  # a non-image key's name -> the name of its embedding table
@@ -88,8 +99,11 @@ class ViewMatch(nn.Module):
             self.register_buffer(f"first_value_{name}", torch.tensor(first), persistent=False)
             self.vocab_size += values
             self.queries[name] = nn.Linear(core_size, EMBED_SIZE)
+            if policy_query:
+                self.policy_queries[name] = nn.Linear(core_size, EMBED_SIZE)
             self.keys.append(key)
             self.num_elements += count
+        self.num_scores = self.num_elements * (2 if policy_query else 1)
 
     def _claim(self, table: str, key: str) -> None:
         """``ValueError`` if an embedding table named ``table`` exists already (a key's mangled name
@@ -123,13 +137,19 @@ class ViewMatch(nn.Module):
         return torch.cat(ids, dim=-1)
 
     def forward(self, obs: dict[str, Tensor], y: Tensor) -> Tensor:
-        scores = []
+        scores, policy_scores = [], []
         for key in self.keys:
             name = key.replace(".", "__")
             elements = self.element_embeddings(key, obs[key])  # [N, K, E]
-            query = self.queries[name](y)  # [N, E]
-            scores.append(torch.einsum("nke,ne->nk", elements, query) / math.sqrt(EMBED_SIZE))
-        return torch.cat(scores, dim=-1)
+            scores.append(_dot(elements, self.queries[name](y)))
+            if name in self.policy_queries:
+                policy_scores.append(_dot(elements, self.policy_queries[name](y)))
+        return torch.cat(scores + policy_scores, dim=-1)
+
+
+def _dot(elements: Tensor, query: Tensor) -> Tensor:
+    """``elements [N, K, E]``, ``query [N, E]`` -> scaled dot products ``[N, K]``."""
+    return torch.einsum("nke,ne->nk", elements, query) / math.sqrt(EMBED_SIZE)
 
 
 def _num_symbols(desc: dict) -> int:

@@ -16,6 +16,10 @@ episodes (the policy's own sampling, core state carried):
 - ``P(forward)`` when facing an object from the junction, split by whether the agent had looked back
   and whether the object matches the cue. An agent that uses the cue goes forward towards the
   matching object and not towards the other; a stalled one goes forward alike to both.
+- with view match (``agents/view_match.py``), the faced object's view-match score there (the one the
+  recognition loss trains), split by whether the object matches the cue and whether it is "seen
+  again" in the loss's sense (in view earlier in the episode, out of view, back): does the score the
+  heads read tell the matching object, or only that it was seen before?
 
 Visual Match tasks (``PassiveVisualMatch-*``, ``ActiveVisualMatch-*``, ``envs/visual_match.py``): the
 success rate, the share of episodes in which the cue ball was in view during the cue phase, the
@@ -108,13 +112,16 @@ def probe_visual_match(player: EpisodePlayer, episodes: int, seed: int) -> dict:
 
 def probe_memory(player: EpisodePlayer, episodes: int, seed: int) -> dict:
     """``{"success", "length", "looked_back", "saw_cue", "p_forward": {(looked_back, matching): (mean,
-    visits)}}``."""
+    visits)}, "scores": {(matching, seen_again): (mean score, visits)}}`` (``scores`` empty without
+    view match)."""
     env = player.env
     successes, lengths, looked_back, saw_cue = [], [], [], []
-    forward = defaultdict(list)
+    forward, scores = defaultdict(list), defaultdict(list)
     for episode in range(episodes):
         looked, saw, steps = False, False, 0
+        sightings = Sightings()
         for logits, _ in player.steps(seed=seed + episode):
+            sightings.update(player)
             grid = env.unwrapped  # the pose the policy acted on
             junction = (grid.success_pos[0], grid.height // 2)
             pose = tuple(int(v) for v in grid.agent_pos), int(grid.agent_dir)
@@ -125,6 +132,9 @@ def probe_memory(player: EpisodePlayer, episodes: int, seed: int) -> dict:
                 facing = grid.grid.get(junction[0], junction[1] + (-2 if pose[1] == NORTH else 2))
                 cue = grid.grid.get(1, grid.height // 2 - 1)
                 forward[(looked, type(facing) is type(cue))].append(float(torch.softmax(logits, -1)[FORWARD]))
+                seen = sightings.score(player, facing)
+                if seen is not None:
+                    scores[(type(facing) is type(cue), seen[0])].append(seen[1])
             steps += 1
         successes.append(bool(player.info.get("success")))  # envs.observations.minigrid_success
         lengths.append(steps)
@@ -132,7 +142,39 @@ def probe_memory(player: EpisodePlayer, episodes: int, seed: int) -> dict:
         saw_cue.append(saw)
     return {"success": float(np.mean(successes)), "length": float(np.mean(lengths)),
             "looked_back": float(np.mean(looked_back)), "saw_cue": float(np.mean(saw_cue)),
-            "p_forward": {key: (float(np.mean(v)), len(v)) for key, v in sorted(forward.items())}}
+            "p_forward": {key: (float(np.mean(v)), len(v)) for key, v in sorted(forward.items())},
+            "scores": {key: (float(np.mean(v)), len(v)) for key, v in sorted(scores.items())}}
+
+
+class Sightings:
+    """Counts, over one episode, the sightings of each view-match element value (``agents.recognition``:
+    a sighting begins when a value comes into view), from what the policy saw at each step."""
+
+    def __init__(self):
+        self.counts: dict[int, int] = defaultdict(int)
+        self.in_view: set[int] = set()
+
+    def update(self, player: EpisodePlayer) -> None:
+        match = player.model.view_match
+        if match is None:
+            return
+        now = set(match.element_values(player.observation)[0].tolist())
+        for value in now - self.in_view:
+            self.counts[value] += 1
+        self.in_view = now
+
+    def score(self, player: EpisodePlayer, obj) -> tuple[bool, float] | None:
+        """``(seen again, the highest score over the cells showing obj)`` at this step; None without
+        view match or with ``obj`` out of view."""
+        match = player.model.view_match
+        if match is None:
+            return None
+        image = player.observation["image"][0].reshape(-1, 3).long()  # cells in the scores' order
+        cells = (image == torch.tensor(obj.encode())).all(-1)
+        if not bool(cells.any()):
+            return None
+        value = int(match.element_values(player.observation)[0][: cells.numel()][cells][0])
+        return self.counts[value] >= 2, float(player.output.match_scores[0][: cells.numel()][cells].max())
 
 
 def main() -> None:
@@ -158,6 +200,12 @@ def main() -> None:
     print("|---|---|---:|---:|")
     for (looked, matching), (mean, visits) in result["p_forward"].items():
         print(f"| {'yes' if looked else 'no'} | {'yes' if matching else 'no'} | {mean:.2f} | {visits} |")
+    if result["scores"]:
+        print("\nthe faced object's view-match score at the junction (recognition-trained):")
+        print("| facing the matching object | seen again | mean score | visits |")
+        print("|---|---|---:|---:|")
+        for (matching, seen), (mean, visits) in result["scores"].items():
+            print(f"| {'yes' if matching else 'no'} | {'yes' if seen else 'no'} | {mean:+.2f} | {visits} |")
 
 
 def print_visual_match(logdir: Path, episodes: int, result: dict) -> None:

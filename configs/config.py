@@ -181,6 +181,10 @@ class CoreConfig:
     key of a shared vocabulary), the dot product of its embedding (weights shared over positions)
     with a query from the core's output: 'this cell shows what I remember' (agents/view_match.py).
     No effect on observations without such elements. A default since 2026-12-03 (false before)."""
+    policy_query: bool = False
+    """With view_match, a second score per element from a second query that only the policy gradient
+    trains (the recognition loss trains the first to say 'seen again', which is not always what the
+    task asks: MiniGrid-Memory's two end objects are both seen again at the junction)."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -199,6 +203,10 @@ class CoreConfig:
         _check(isinstance(self.previous_inputs, bool),
                f"previous_inputs must be true or false, got {self.previous_inputs!r}")
         _check(isinstance(self.view_match, bool), f"view_match must be true or false, got {self.view_match!r}")
+        _check(isinstance(self.policy_query, bool),
+               f"policy_query must be true or false, got {self.policy_query!r}")
+        _check(self.view_match or not self.policy_query,
+               "policy_query true needs view_match true (it is a second view-match query)")
 
     def network_options(self) -> dict:
         """The fields that shape the network around the core: keyword arguments of
@@ -206,7 +214,8 @@ class CoreConfig:
         the core)."""
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
                 "head_size": self.head_size, "observation_gate": self.observation_gate,
-                "input_norm": self.input_norm, "view_match": self.view_match}
+                "input_norm": self.input_norm, "view_match": self.view_match,
+                "policy_query": self.policy_query}
 
 
 @dataclass

@@ -65,6 +65,8 @@ def test_field_names_are_unique_and_documented():
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
+        ({"policy_query": True, "view_match": False}, "policy_query true needs view_match true"),
+        ({"policy_query": "yes"}, "policy_query must be true or false, got 'yes'"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):

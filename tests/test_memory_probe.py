@@ -72,3 +72,34 @@ def test_a_directory_without_a_run_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"^memory_probe: .*config.yaml") as refused:
         probe(tmp_path / "nothing", episodes=1)
     assert "\n" not in str(refused.value)
+
+
+def test_the_probes_seen_again_is_the_recognition_losss_label():
+    """``Sightings`` (the probe's per-step count) must say "seen again" exactly where
+    ``agents.recognition.seen_again`` labels an element over the whole episode."""
+    import torch
+
+    from agents.recognition import seen_again
+    from agents.rollout import EpisodePlayer
+    from benchmarks.memory_probe import Sightings
+    from envs.registry import make_env
+
+    torch.manual_seed(0)
+    config = TrainConfig().with_overrides({"env": "MiniGrid-MemoryS7-v0", "hidden_size": 16})
+    model, _ = build_agent(config)
+    env = make_env("MiniGrid-MemoryS7-v0")
+    player, sightings, ids, ours = EpisodePlayer(model, env), Sightings(), [], []
+    for step, _ in enumerate(player.steps(seed=3)):
+        sightings.update(player)
+        values = model.view_match.element_values(player.observation)[0]
+        ids.append(values)
+        ours.append(torch.tensor([sightings.counts[int(v)] >= 2 for v in values]))
+        if step == 60:
+            break
+    env.close()
+    ids = torch.stack(ids)[:, None]  # [T, 1, K]
+    is_first = torch.zeros(ids.shape[:2], dtype=torch.bool)
+    is_first[0] = True
+    labels, _ = seen_again(ids, is_first, model.view_match.vocab_size)
+    assert torch.equal(labels[:, 0], torch.stack(ours))
+    assert labels.any()  # the episode saw something again, so the comparison is not all False

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from agents.networks import ActorCritic
+from agents.recognition import recognition_loss, seen_again
 from agents.view_match import ViewMatch
 from cores import make_core
 
@@ -116,3 +117,43 @@ def test_a_clash_of_table_names_or_a_vocabulary_on_another_kind_is_a_clear_error
         ViewMatch({"a": shared, "vocabulary.x": {"kind": "multi_discrete", "nvec": (7,)}}, 8)
     with pytest.raises(ValueError, match="only discrete and multi_discrete keys can, not box"):
         ViewMatch({"a": {"kind": "box", "shape": (2,), "vocabulary": "x"}}, 8)
+
+
+def test_a_policy_query_adds_a_second_score_per_element_that_the_recognition_loss_does_not_train():
+    """``policy_query``: the heads read 2 x 27 scores, the first 27 those of the one-query module with
+    the same weights; the unroll's ``match_scores`` (what the recognition loss trains) are those 27,
+    so the loss's gradient reaches the first query and not the second."""
+    torch.manual_seed(0)
+    core = make_core("ur_lstm", ActorCritic.core_input_size(16, 4), 8)
+    model = ActorCritic(DESCRIPTION, 4, core, 16, view_match=True, policy_query=True)
+    match = model.view_match
+    assert (match.num_elements, match.num_scores) == (27, 54) and model.policy.in_features == 8 + 54
+    single = ViewMatch(DESCRIPTION, 8)
+    single.load_state_dict({k: v for k, v in match.state_dict().items() if not k.startswith("policy_queries")})
+    obs = {k: v[0] for k, v in observation(1, 3).items()}
+    y = torch.randn(3, 8)
+    scores = match(obs, y)
+    torch.testing.assert_close(scores[:, :27], single(obs, y))
+    want = match.embeds["cards"].weight[int(obs["cards"][2, 1])] @ match.policy_queries["cards"](y[2]) / 4
+    torch.testing.assert_close(scores[2, 27 + 1], want)
+
+    T, B = 4, 2
+    obs, is_first = observation(T, B), torch.zeros(T, B, dtype=torch.bool)
+    is_first[0] = True
+    out, _ = model.unroll(obs, torch.zeros(T, B, dtype=torch.long), torch.zeros(T, B), is_first,
+                          model.initial_state(B))
+    assert out.match_scores.shape == (T, B, 27)
+    ids = model.element_values(obs)
+    labels, valid = seen_again(ids, is_first, match.vocab_size)
+    loss, _ = recognition_loss(out.match_scores, labels, valid, ids, match.vocab_size)
+    loss.backward(retain_graph=True)
+    assert match.queries["image"].weight.grad.abs().sum() > 0
+    assert all(q.weight.grad is None or not q.weight.grad.any() for q in match.policy_queries.values())
+    out.logits.sum().backward()  # the policy's gradient does reach the second query
+    assert match.policy_queries["image"].weight.grad.abs().sum() > 0
+
+
+def test_a_policy_query_without_view_match_is_a_clear_error():
+    core = make_core("lstm", ActorCritic.core_input_size(16, 4), 8)
+    with pytest.raises(ValueError, match="policy_query needs view_match"):
+        ActorCritic(DESCRIPTION, 4, core, 16, view_match=False, policy_query=True)
