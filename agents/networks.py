@@ -160,7 +160,8 @@ class ActorCritic(nn.Module):
     input; ``view_match`` has the heads also read one score per element in view (image cell,
     multi-discrete slot, discrete key of a shared vocabulary) for how well it matches a query from
     the core's output (``agents.view_match``; nothing where the observation has no such elements);
-    ``policy_query`` adds a second such score per element, from a query only the policy trains.
+    ``policy_query`` adds a second such score per element, from a query the recognition loss does
+    not train.
 
     ``unroll`` runs ``[T, B]`` sequences (the learner); ``step`` runs one ``[B]`` step (the actors).
     Both take ``is_first`` and start those rows from the core's initial state, and both take the

@@ -8,12 +8,12 @@ with weights *shared* over positions, a query is read from the core's output, an
 is one score per element: "this cell shows what I remember". The heads read the scores beside the
 core's output, so "walk to the cell that matches" is linear in them.
 
-With ``policy_query`` each element gets a second score from a second query, which only the policy
-gradient trains: the recognition loss (``agents.recognition``) trains the first query to say "seen
-again", and where that is not what the task asks the two pull one query apart. In MiniGrid-Memory
-both objects at the hallway's end are usually in view on the way there, go out of view and come
-back, so both are "seen again" at the junction and a recognition-trained score does not tell the
-matching one (docs/AGENTS.md, MiniGrid section).
+With ``policy_query`` each element gets a second score from a second query, which the RL losses
+train and the recognition loss (``agents.recognition``) does not: that loss trains the first query
+to say "seen again", and where that is not what the task asks the two pull one query apart. In
+MiniGrid-Memory both objects at the hallway's end can come into view on the way there, leave it and
+come back, so at the junction both can be "seen again" and a recognition-trained score need not tell
+the matching one (how often depends on the policy; docs/AGENTS.md, MiniGrid section).
 
 Observation kinds with elements: ``minigrid_image`` (each cell, its object, colour and state embedded
 and summed), ``multi_discrete`` (each slot, one table shared by the slots), and a ``discrete`` key
@@ -46,6 +46,7 @@ class ViewMatch(nn.Module):
     def __init__(self, description: dict[str, dict], core_size: int, policy_query: bool = False):
         super().__init__()
         self.keys: list[str] = []
+        self.first_element: dict[str, int] = {}  # an observation key -> the index of its first score
         self.embeds = nn.ModuleDict()
         self.queries = nn.ModuleDict()
         self.policy_queries = nn.ModuleDict()  # empty without policy_query
@@ -102,6 +103,7 @@ class ViewMatch(nn.Module):
             if policy_query:
                 self.policy_queries[name] = nn.Linear(core_size, EMBED_SIZE)
             self.keys.append(key)
+            self.first_element[key] = self.num_elements
             self.num_elements += count
         self.num_scores = self.num_elements * (2 if policy_query else 1)
 

@@ -173,8 +173,10 @@ class Sightings:
         cells = (image == torch.tensor(obj.encode())).all(-1)
         if not bool(cells.any()):
             return None
-        value = int(match.element_values(player.observation)[0][: cells.numel()][cells][0])
-        return self.counts[value] >= 2, float(player.output.match_scores[0][: cells.numel()][cells].max())
+        first = match.first_element["image"]
+        span = slice(first, first + cells.numel())
+        value = int(match.element_values(player.observation)[0][span][cells][0])
+        return self.counts[value] >= 2, float(player.output.match_scores[0][span][cells].max())
 
 
 def main() -> None:

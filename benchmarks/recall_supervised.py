@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.networks import ActorCritic  # noqa: E402
+from agents.seeds import benchmark_seed  # noqa: E402
 from configs import CoreConfig, key_values  # noqa: E402
 from cores import core_factory  # noqa: E402
 from envs import make_vector_env  # noqa: E402
@@ -64,7 +65,7 @@ def episodes_to_learn(args, seed: int) -> tuple[int | None, float]:
     and the last batch's accuracy."""
     torch.manual_seed(seed)
     env_id = "ShuffledCueRecall-v0" if args.shuffled else "CueRecall-v0"
-    env = make_vector_env(env_id, args.batch, seed, delay=args.delay, num_cues=args.num_cues)
+    env = make_vector_env(env_id, args.batch, benchmark_seed(seed), delay=args.delay, num_cues=args.num_cues)
     c = CoreConfig(core=args.core, hidden_size=args.hidden_size, observation_gate=args.observation_gate,
                    input_norm=args.input_norm, head_size=args.head_size, view_match=args.view_match)
     core = core_factory(c.core, c.hidden_size, args.core_options, refine_bias=c.refine_bias)

@@ -26,7 +26,7 @@ OPTIMIZERS = ("adam", "rmsprop")  # agents.learner.OPTIMIZERS
 LR_SCHEDULES = ("constant", "linear")
 RUNTIMES = ("sync", "async", "ray")  # agents.runtimes.RUNTIMES
 REFINE_BIASES = ("neg_forget", "zero")  # cores.gates.REFINE_BIASES
-MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; the offsets added per actor and update stay below
+MAX_SEED = 2**31 - 1  # numpy takes seeds below 2**32; env seeds are hashed from it (agents/seeds.py)
 MAX_CONFIG_BYTES = 1 << 20
 
 
@@ -182,9 +182,9 @@ class CoreConfig:
     with a query from the core's output: 'this cell shows what I remember' (agents/view_match.py).
     No effect on observations without such elements. A default since 2026-12-03 (false before)."""
     policy_query: bool = False
-    """With view_match, a second score per element from a second query that only the policy gradient
-    trains (the recognition loss trains the first to say 'seen again', which is not always what the
-    task asks: MiniGrid-Memory's two end objects are both seen again at the junction)."""
+    """With view_match, a second score per element from a second query that the RL losses train and
+    the recognition loss does not (it trains the first to say 'seen again', which is not always what
+    the task asks: MiniGrid-Memory's two end objects can both be seen again at the junction)."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -510,7 +510,8 @@ def load_config(path: str | Path) -> TrainConfig:
 #: 2026-12-02: filling them with today's would build another network (and
 #: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
-                "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0}
+                "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0,
+                "policy_query": False}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

@@ -103,3 +103,15 @@ def test_the_probes_seen_again_is_the_recognition_losss_label():
     labels, _ = seen_again(ids, is_first, model.view_match.vocab_size)
     assert torch.equal(labels[:, 0], torch.stack(ours))
     assert labels.any()  # the episode saw something again, so the comparison is not all False
+
+
+def test_the_probe_scores_every_junction_visit_of_a_view_match_run(tmp_path):
+    """With view match (the program's defaults), each visit that faces an object from the junction gets
+    the object's score, split by (matching, seen again)."""
+    config = TrainConfig().with_overrides({"env": "MiniGrid-MemoryS7-v0", "hidden_size": 16, "num_envs": 1})
+    write_run(tmp_path, config)
+    result = probe(tmp_path, episodes=6)
+    visits = sum(v for _, v in result["p_forward"].values())
+    assert visits >= 1  # an untrained agent in S7 reaches the junction within 6 episodes (seeded)
+    assert sum(v for _, v in result["scores"].values()) == visits
+    assert all(isinstance(m, bool) and isinstance(s, bool) for m, s in result["scores"])

@@ -29,6 +29,7 @@ def test_each_element_is_scored_against_a_query_from_the_core_output():
     torch.manual_seed(0)
     match = ViewMatch(DESCRIPTION, 8)
     assert match.num_elements == 25 + 2 and match.keys == ["cards", "image"]
+    assert match.first_element == {"cards": 0, "image": 2}
     obs = {k: v[0] for k, v in observation(1, 3).items()}
     y = torch.randn(3, 8)
     scores = match(obs, y)
@@ -157,3 +158,21 @@ def test_a_policy_query_without_view_match_is_a_clear_error():
     core = make_core("lstm", ActorCritic.core_input_size(16, 4), 8)
     with pytest.raises(ValueError, match="policy_query needs view_match"):
         ActorCritic(DESCRIPTION, 4, core, 16, view_match=False, policy_query=True)
+
+
+def test_with_a_policy_query_stepping_equals_unrolling():
+    torch.manual_seed(0)
+    core = make_core("ur_lstm", ActorCritic.core_input_size(16, 4), 8)
+    model = ActorCritic(DESCRIPTION, 4, core, 16, view_match=True, policy_query=True)
+    torch.nn.init.normal_(model.policy.weight[:, 8 + 27:], std=5.0)  # the second query's share
+    T, B = 4, 3
+    obs, is_first = observation(T, B), torch.zeros(T, B, dtype=torch.bool)
+    is_first[0] = is_first[2, 1] = True
+    last_action, reward = torch.randint(0, 4, (T, B)), torch.randn(T, B)
+    out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
+    state = model.initial_state(B)
+    for t in range(T):
+        step, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
+                                 state)
+        torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(step.match_scores, out.match_scores[t], atol=1e-5, rtol=1e-5)
