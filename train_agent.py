@@ -315,7 +315,12 @@ def train(config: TrainConfig, resume: bool) -> int:
     try:  # validate env and core (one-line errors) before anything is written
         probe = make_vector_env(config.env.env, 1, run.seed, backend=config.env.env_backend,
                                 **config.env.env_options)
-        model = build_model(config, probe)
+        if run.init_seed in (-1, run.seed):
+            model = build_model(config, probe)
+        else:  # the weights from init_seed; the RNG goes on as if they had not been drawn
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(run.init_seed)
+                model = build_model(config, probe)
         probe.close()
         curriculum = make_curriculum(config)
         if run.init_from and not resume:  # before anything is written: a misfit is one line

@@ -307,6 +307,10 @@ class AgentConfig:
 class RunConfig:
     seed: int = 0
     """Seeds torch, numpy and the envs."""
+    init_seed: int = -1
+    """The torch seed the network's initial weights are drawn with; -1: ``seed``. Everything else
+    (env seeds, action sampling) still follows ``seed``, so two runs can tell a seed's initial network
+    from its episodes (docs/AGENTS.md, MiniGrid section). A resumed run ignores it."""
     total_frames: int = 2_000_000
     """Environment steps to train for (all envs together)."""
     logdir: str = "runs/default"
@@ -337,6 +341,10 @@ class RunConfig:
         _check(isinstance(self.init_from, str), f"init_from must be a path, got {self.init_from!r}")
         _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED,
                f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
+        _check(isinstance(self.init_seed, int) and not isinstance(self.init_seed, bool)
+               and -1 <= self.init_seed <= MAX_SEED,
+               f"init_seed must be -1 (the run's seed) or an integer from 0 to {MAX_SEED}, "
+               f"got {self.init_seed!r}")
         _check(isinstance(self.total_frames, int) and self.total_frames > 0,
                f"total_frames must be a positive integer, got {self.total_frames!r}")
         _choice("runtime", self.runtime, RUNTIMES)

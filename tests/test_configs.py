@@ -60,6 +60,8 @@ def test_field_names_are_unique_and_documented():
         ({"seed": -5}, "seed must be an integer from 0 to 2147483647, got -5"),
         ({"seed": 2**32}, "seed must be an integer from 0 to 2147483647, got 4294967296"),
         ({"seed": True}, "seed must be an integer, got True"),
+        ({"init_seed": -2}, "init_seed must be -1 \\(the run's seed\\) or an integer from 0 to 2147483647, "
+                            "got -2"),
         ({"epochs": -1}, "epochs must be an integer >= 0 \\(0: the agent.s default\\), got -1"),
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),

@@ -550,3 +550,18 @@ def test_help_lists_every_config_field():
         if name not in ("env_options", "core_options"):  # mappings: --env-option/--core-option
             assert f"--{name.replace('_', '-')}" in result.stdout, name
     assert "2%" in result.stdout  # the threads field's "2% of its solo speed", printed as written
+
+
+def test_init_seed_draws_the_initial_network_alone(tmp_path):
+    """``--init-seed I`` builds the network as ``--seed I`` would and leaves the rest to ``--seed``: with
+    a learning rate too small to move a weight, the run's weights are its initial ones."""
+    def weights(name, *args):
+        logdir = tmp_path / name
+        run(*FAST, "--total-frames", "80", "--learning-rate", "1e-30", "--logdir", str(logdir), *args)
+        return torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["model"]
+
+    swapped, drawn, own = weights("a", "--seed", "1", "--init-seed", "4"), weights("b", "--seed", "4"), \
+        weights("c", "--seed", "1")
+    assert swapped.keys() == drawn.keys()
+    assert all(torch.allclose(swapped[k], drawn[k], atol=1e-20) for k in drawn)
+    assert not all(torch.allclose(swapped[k], own[k], atol=1e-20) for k in own)
