@@ -171,7 +171,8 @@ class ActorCritic(nn.Module):
     def __init__(self, description: dict[str, dict], num_actions: int, core: Core,
                  torso_size: int = 128, previous_inputs: bool = True, head_size: int = 0,
                  observation_gate: bool = False, input_norm: bool = False,
-                 action_value_head: bool = False, view_match: bool = False, policy_query: bool = False):
+                 action_value_head: bool = False, view_match: bool = False, policy_query: bool = False,
+                 uniform_policy_start: bool = False):
         super().__init__()
         self.num_actions = num_actions
         self.previous_inputs = previous_inputs
@@ -205,6 +206,9 @@ class ActorCritic(nn.Module):
         else:
             self.head = nn.Identity()  # no parameters: checkpoints of linear heads are unchanged
         self.policy = nn.Linear(head_size or read_size, num_actions)
+        if uniform_policy_start:  # every seed starts from the uniform policy, whatever its features
+            nn.init.zeros_(self.policy.weight)
+            nn.init.zeros_(self.policy.bias)
         self.baseline = nn.Linear(head_size or read_size, 1)
         # Q(x, a) beside the policy: trained by regression (agents.losses), unused for acting
         self.action_value = nn.Linear(head_size or read_size, num_actions) if action_value_head else None
@@ -218,14 +222,16 @@ class ActorCritic(nn.Module):
               torso_size: int = 128, previous_inputs: bool = True,
               head_size: int = 0, observation_gate: bool = False,
               input_norm: bool = False, action_value_head: bool = False,
-              view_match: bool = False, policy_query: bool = False) -> ActorCritic:
+              view_match: bool = False, policy_query: bool = False,
+              uniform_policy_start: bool = False) -> ActorCritic:
         """The agent with the core ``core_factory(input_size)`` sized for what it will be fed
         (agents never import a concrete core, so the caller passes e.g. a partial of ``make_core``).
         The keyword options are a run's ``configs.TrainConfig.model_options()``: the core section's
         ``network_options()`` and ``action_value_head`` (an agent with ``action_value_cost > 0``)."""
         core = core_factory(cls.core_input_size(torso_size, num_actions, previous_inputs))
         return cls(description, num_actions, core, torso_size, previous_inputs, head_size,
-                   observation_gate, input_norm, action_value_head, view_match, policy_query)
+                   observation_gate, input_norm, action_value_head, view_match, policy_query,
+                   uniform_policy_start)
 
     def initial_state(self, batch_size: int) -> State:
         return self.core.initial_state(batch_size, device=self.policy.weight.device)

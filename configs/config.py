@@ -185,6 +185,9 @@ class CoreConfig:
     """With view_match, a second score per element from a second query that the RL losses train and
     the recognition loss does not (it trains the first to say 'seen again', which is not always what
     the task asks: MiniGrid-Memory's two end objects can both be seen again at the junction)."""
+    uniform_policy_start: bool = False
+    """Zero the policy layer's weights and bias at initialisation, so every seed starts from the
+    uniform policy (by default a seed's initial policy leans a few points towards some action)."""
 
     def __post_init__(self):
         _check(isinstance(self.core, str) and bool(self.core), f"core must be a name, got {self.core!r}")
@@ -205,6 +208,8 @@ class CoreConfig:
         _check(isinstance(self.view_match, bool), f"view_match must be true or false, got {self.view_match!r}")
         _check(isinstance(self.policy_query, bool),
                f"policy_query must be true or false, got {self.policy_query!r}")
+        _check(isinstance(self.uniform_policy_start, bool),
+               f"uniform_policy_start must be true or false, got {self.uniform_policy_start!r}")
         _check(self.view_match or not self.policy_query,
                "policy_query true needs view_match true (it is a second view-match query)")
 
@@ -215,7 +220,7 @@ class CoreConfig:
         return {"torso_size": self.torso_size, "previous_inputs": self.previous_inputs,
                 "head_size": self.head_size, "observation_gate": self.observation_gate,
                 "input_norm": self.input_norm, "view_match": self.view_match,
-                "policy_query": self.policy_query}
+                "policy_query": self.policy_query, "uniform_policy_start": self.uniform_policy_start}
 
 
 @dataclass
@@ -519,7 +524,7 @@ def load_config(path: str | Path) -> TrainConfig:
 #: optimiser) than the run's checkpoint holds.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
                 "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0,
-                "policy_query": False}
+                "policy_query": False, "uniform_policy_start": False}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

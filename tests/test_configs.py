@@ -69,6 +69,7 @@ def test_field_names_are_unique_and_documented():
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
         ({"policy_query": True, "view_match": False}, "policy_query true needs view_match true"),
         ({"policy_query": "yes"}, "policy_query must be true or false, got 'yes'"),
+        ({"uniform_policy_start": 1}, "uniform_policy_start must be true or false, got 1"),
     ],
 )
 def test_bad_values_are_one_line_errors(overrides, message):

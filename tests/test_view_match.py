@@ -176,3 +176,17 @@ def test_with_a_policy_query_stepping_equals_unrolling():
                                  state)
         torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(step.match_scores, out.match_scores[t], atol=1e-5, rtol=1e-5)
+
+
+def test_a_uniform_policy_start_gives_every_seed_the_uniform_policy():
+    """``uniform_policy_start``: the policy layer starts at zero, so the first logits are 0 for any input
+    (the default init leans a few points towards some action, a different one per seed)."""
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        core = make_core("ur_lstm", ActorCritic.core_input_size(16, 4), 8)
+        model = ActorCritic(DESCRIPTION, 4, core, 16, view_match=True, uniform_policy_start=True)
+        obs = {k: v[0] for k, v in observation(1, 3).items()}
+        out, _ = model.step(obs, torch.zeros(3, dtype=torch.long), torch.zeros(3),
+                            torch.ones(3, dtype=torch.bool), model.initial_state(3))
+        assert torch.equal(out.logits, torch.zeros(3, 4))
+        assert out.values.abs().sum() > 0  # the other heads keep their usual start
