@@ -22,6 +22,15 @@ def observation(T, B):
             "cards": torch.stack([torch.randint(0, 3, (T, B)), torch.randint(0, 5, (T, B))], -1)}
 
 
+def stepped(model, obs, last_action, reward, is_first):
+    """The outputs of ``model.step`` through the ``[T, B]`` inputs one step at a time, the state carried."""
+    state = model.initial_state(is_first.shape[1])
+    for t in range(is_first.shape[0]):
+        out, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
+                                state)
+        yield out
+
+
 def test_each_element_is_scored_against_a_query_from_the_core_output():
     """Scores: the 25 cells of the image, then the 2 slots of ``cards`` (keys in sorted order); each is
     the dot product of the element's embedding (a cell's object, colour and state summed) with the
@@ -73,10 +82,7 @@ def test_the_heads_read_the_scores_and_stepping_equals_unrolling():
     assert out.logits.shape == (T, B, 4) and out.action_values.shape == (T, B, 4)
     torch.nn.init.normal_(model.policy.weight[:, 8:], std=5.0)  # the scores' share of the logits
     out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
-    state = model.initial_state(B)
-    for t in range(T):
-        step, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
-                                 state)
+    for t, step in enumerate(stepped(model, obs, last_action, reward, is_first)):
         torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
     obs["image"][..., 1] = (obs["image"][..., 1] + 1) % 6  # other colours in view: other scores, other logits
     changed, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
@@ -170,10 +176,7 @@ def test_with_a_policy_query_stepping_equals_unrolling():
     is_first[0] = is_first[2, 1] = True
     last_action, reward = torch.randint(0, 4, (T, B)), torch.randn(T, B)
     out, _ = model.unroll(obs, last_action, reward, is_first, model.initial_state(B))
-    state = model.initial_state(B)
-    for t in range(T):
-        step, state = model.step({k: v[t] for k, v in obs.items()}, last_action[t], reward[t], is_first[t],
-                                 state)
+    for t, step in enumerate(stepped(model, obs, last_action, reward, is_first)):
         torch.testing.assert_close(step.logits, out.logits[t], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(step.match_scores, out.match_scores[t], atol=1e-5, rtol=1e-5)
 
