@@ -164,8 +164,10 @@ class CoreConfig:
     option (``cores.with_defaults``); a --core-option refine_bias wins."""
     torso_size: int = 128
     """Features the torso hands to the core (plus one-hot last action and last reward)."""
-    head_size: int = 0
-    """Hidden ReLU layer shared by the policy and baseline heads on the core's output; 0: linear heads."""
+    head_size: int = 128
+    """Hidden ReLU layer shared by the heads (policy, baseline, action value) on what they read (the
+    core's output and the view-match scores); 0: linear heads. 128 since 2026-12-05 (0 before): with
+    it MiniGrid-MemoryS13Random is learned by a seed whose linear heads never learned it (docs/AGENTS.md)."""
     observation_gate: bool = True
     """Multiply the core's output elementwise by (1 + a linear map of the torso features, zero at the
     start) before the heads, so comparing what is in view with what is remembered is linear in the
@@ -521,10 +523,11 @@ def load_config(path: str | Path) -> TrainConfig:
 #: gate, input LayerNorm or action-value head; and the refine gate's -b_f start, which the cores had by
 #: themselves before refine_bias became a field on 2026-12-02). All five defaults changed on
 #: 2026-12-02: filling them with today's would build another network (and
-#: optimiser) than the run's checkpoint holds.
+#: optimiser) than the run's checkpoint holds. ``head_size`` (a field since 748954c, 0 until its default
+#: became 128 on 2026-12-05) is here for runs saved before 748954c.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
                 "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0,
-                "policy_query": False, "uniform_policy_start": False}
+                "policy_query": False, "uniform_policy_start": False, "head_size": 0}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:
