@@ -240,7 +240,16 @@ def restore_model(model: ActorCritic, state: dict, source: Path) -> None:
                if saved.shape[0] == 7 and model.num_actions == 3 else "")
         raise CheckpointError(f"checkpoint {str(source)!r} holds a policy over {saved.shape[0]} actions, "
                               f"this run's env has {model.num_actions}{why}")
+    saved_head, own_head = _head_size(state), _head_size(dict(model.named_parameters()))
+    if saved_head != own_head:  # the default is 128 since 2026-12-05, 0 (linear heads) before
+        raise CheckpointError(f"checkpoint {str(source)!r} holds a head layer of {saved_head} units "
+                              f"(0: linear heads), this run's network {own_head}: add --head-size {saved_head}")
     restore_state(model, state, source, "model")
+
+
+def _head_size(weights: dict) -> int:
+    """Units of the hidden head layer in a model's weights (0: linear heads)."""
+    return weights["head.0.weight"].shape[0] if "head.0.weight" in weights else 0
 
 
 def warn_skipped(skipped: list[str], used: Path) -> None:

@@ -154,7 +154,7 @@ class AgentOutput(NamedTuple):
 class ActorCritic(nn.Module):
     """Torso + core + policy and baseline heads.
 
-    With ``head_size > 0`` the heads share one hidden ReLU layer of that size on the core's output;
+    With ``head_size > 0`` the heads share one hidden ReLU layer of that size on what they read;
     with 0 they are linear in it. ``observation_gate`` multiplies the core's output by ``1 + W f``
     (``f`` this step's torso features) before the heads; ``input_norm`` puts a LayerNorm on the core's
     input; ``view_match`` has the heads also read one score per element in view (image cell,

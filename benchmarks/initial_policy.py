@@ -2,7 +2,7 @@
 ``--seed S`` starts from, over the first steps of some episodes of its task.
 
     python benchmarks/initial_policy.py --env MiniGrid-MemoryS13Random-v0 --seeds 0,1,2,3,4
-        [--config PRESET] [--episodes 20] [--steps 32]
+        [--config PRESET] [--episodes 20] [--steps 32] [--option head_size=0 ...]
 
 The network is the one ``train_agent.py`` builds for the same flags (the program's defaults, or the
 preset's), drawn under ``torch.manual_seed(S)`` as a run's is; episodes are played with sampled
@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from agents.rollout import EpisodePlayer  # noqa: E402
 from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import ConfigError, TrainConfig, load_config  # noqa: E402
+from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 
@@ -57,11 +57,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config field as the run sets it (repeatable), e.g. head_size=0")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
         base = load_config(args.config) if args.config else TrainConfig()
-        config = base.with_overrides({"env": args.env})
+        config = base.with_overrides({"env": args.env, **key_values(args.option, "--option")})
         seeds = [int(s) for s in args.seeds.split(",")]
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"initial_policy: {error}") from None

@@ -5,10 +5,10 @@
     python train_agent.py --env MiniGrid-MemoryS13Random-v0 --core ur_lstm --seed 1 --init-from core0.pt
 
 The network is the one ``train_agent.py`` builds for the same flags (the program's defaults, or the
-preset's, with each ``--option FIELD=VALUE`` as the run's flag), drawn under
-``torch.manual_seed(seed)`` as a run's is; the named parts (top-level modules of
-``agents.networks.ActorCritic``: torso, core, observation_gate, view_match, head, policy, baseline,
-action_value, ...) are replaced by the network drawn under ``--from-seed``. The file is a
+preset's, with each ``--option FIELD=VALUE`` as the run's flag, the core too: ``--option
+core=gru``), drawn under ``torch.manual_seed(seed)`` as a run's is; the named parts (top-level
+modules of ``agents.networks.ActorCritic``: torso, core, observation_gate, view_match, head, policy,
+baseline, action_value, ...) are replaced by the network drawn under ``--from-seed``. The file is a
 checkpoint ``--init-from`` loads. The run with ``--seed S --init-from FILE`` then has the episodes,
 action samples and every other weight of seed S (its RNG draws its own network first, as without the
 flag), so it differs from seed S's run in the named parts alone (docs/AGENTS.md, MiniGrid section).
@@ -24,10 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-import yaml  # noqa: E402
 
 from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import ConfigError, TrainConfig, load_config  # noqa: E402
+from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
 
 
 def mixed_weights(config: TrainConfig, seed: int, from_seed: int, parts: list[str]) -> dict:
@@ -49,13 +48,6 @@ def mixed_weights(config: TrainConfig, seed: int, from_seed: int, parts: list[st
     return {key: (other[key] if key.split(".")[0] in parts else value).clone() for key, value in base.items()}
 
 
-def _field(text: str) -> tuple[str, object]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(f"--option takes FIELD=VALUE, got {text!r}")
-    return name, yaml.safe_load(value)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True)
@@ -68,11 +60,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="a config field as the run sets it (repeatable), e.g. head_size=0")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if not Path(args.out).parent.is_dir():
+        raise SystemExit(f"mixed_init: --out {args.out!r}: no folder {str(Path(args.out).parent)!r}")
     try:
         base = load_config(args.config) if args.config else TrainConfig()
-        options = dict(_field(text) for text in args.option)
-        config = base.with_overrides({"env": args.env, **options})
-        weights = mixed_weights(config, args.seed, args.from_seed, [p for p in args.parts.split(",") if p])
+        config = base.with_overrides({"env": args.env, **key_values(args.option, "--option")})
+        parts = [p for p in args.parts.split(",") if p]
+        if not parts:
+            raise ValueError(f"--parts names no module: {args.parts!r}")
+        weights = mixed_weights(config, args.seed, args.from_seed, parts)
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"mixed_init: {error}") from None
     torch.save({"model": weights, "frames": 0, "updates": 0}, args.out)

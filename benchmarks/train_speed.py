@@ -33,7 +33,8 @@ from envs import make_vector_env  # noqa: E402
 #: One optimiser step per batch, no observation gate, input LayerNorm or action-value head, the refine
 #: gate's -b_f start, no view match or recognition loss (the program's defaults until 2026-12-01): the
 #: agent the speed pages measured. The defaults since 2026-12-02 add the first four (impala then takes
-#: 3 optimiser steps per batch), since 2026-12-03 the last two.
+#: 3 optimiser steps per batch), since 2026-12-03 the last two; linear heads too (a head layer of 128 is
+#: the default since 2026-12-05).
 ONE_STEP_AGENT = ADDED_FIELDS
 
 

@@ -212,10 +212,13 @@ def test_a_new_run_starts_from_the_weights_of_another(tmp_path):
     assert torch.load(warm / "checkpoints" / "latest.pt", weights_only=True)["frames"] == 40  # counts anew
     run(*FAST, "--total-frames", "80", "--init-from", str(source), "--logdir", str(warm))  # resumes it
 
-    for source_arg, message in ((source, "does not fit this run's model"),
-                                (tmp_path / "nowhere", "no run directory or checkpoint at")):
+    for change, source_arg, message in (
+            (("--hidden-size", "32"), source, "does not fit this run's model"),
+            (("--hidden-size", "32"), tmp_path / "nowhere", "no run directory or checkpoint at"),
+            (("--head-size", "0"), source, "holds a head layer of 128 units (0: linear heads), this run's "
+                                           "network 0: add --head-size 128")):
         bad = tmp_path / "bad"
-        result = run(*FAST, "--hidden-size", "32", "--total-frames", "40", "--init-from", str(source_arg),
+        result = run(*FAST, *change, "--total-frames", "40", "--init-from", str(source_arg),
                      "--logdir", str(bad), check=False)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert message in result.stderr and not bad.exists()
