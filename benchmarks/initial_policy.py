@@ -24,16 +24,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from agents.rollout import EpisodePlayer  # noqa: E402
-from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
+from benchmarks.learner_speed import add_config_flags, initial_network, requested_config  # noqa: E402
+from configs import ConfigError, TrainConfig  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 
 def lean(config: TrainConfig, seed: int, episodes: int, steps: int) -> tuple[np.ndarray, float]:
     """``(mean action probabilities [A], mean policy entropy in nats)`` of the network seed ``seed``
     starts from, over the first ``steps`` steps of ``episodes`` episodes (env seeds 100, 101, ...)."""
-    torch.manual_seed(seed)
-    model, _ = build_agent(config)
+    model = initial_network(config, seed)
     model.eval()
     env = make_env(config.env.env, **config.env.env_options)
     torch.manual_seed(1000)  # the same action samples for every network
@@ -52,18 +51,14 @@ def lean(config: TrainConfig, seed: int, episodes: int, steps: int) -> tuple[np.
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--config", default="", help="a preset of configs/ (default: the program's defaults)")
+    add_config_flags(parser)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a config field as the run sets it (repeatable), e.g. head_size=0")
     args = parser.parse_args()
     torch.set_num_threads(1)
     try:
-        base = load_config(args.config) if args.config else TrainConfig()
-        config = base.with_overrides({"env": args.env, **key_values(args.option, "--option")})
+        config = requested_config(args)
         seeds = [int(s) for s in args.seeds.split(",")]
     except (ConfigError, ValueError) as error:
         raise SystemExit(f"initial_policy: {error}") from None

@@ -1,6 +1,7 @@
 """The learner's own speed: ``Learner.update`` on unrolls held in memory (no acting), in frames/s.
 
-Shared by ``peers.py`` (the "learner from memory" bound) and ``gpu_check.py`` (CUDA vs CPU). Builds the
+Shared by ``peers.py`` (the "learner from memory" bound) and ``gpu_check.py`` (CUDA vs CPU); its network
+builders also by ``memory_probe.py``, ``initial_policy.py`` and ``mixed_init.py``. Builds the
 agent the way ``train_agent.py`` does (``nothing imports the composition root``, so it is rebuilt here
 from the same parts).
 """
@@ -16,7 +17,7 @@ from agents.learner import Learner, learner_settings
 from agents.networks import ActorCritic
 from agents.rollout import Unroll
 from agents.runtime_sync import SyncRuntime
-from configs import TrainConfig
+from configs import TrainConfig, key_values, load_config
 from cores import core_factory
 from envs import make_vector_env
 
@@ -32,6 +33,27 @@ def build_agent(config: TrainConfig):
     model = ActorCritic.build(probe.observation_description, num_actions, core, **config.model_options())
     probe.close()
     return model, factory
+
+
+def initial_network(config: TrainConfig, seed: int):
+    """The network a run of ``config`` with ``--seed seed`` starts from (drawn under
+    ``torch.manual_seed(seed)``, as ``train_agent.py`` draws it)."""
+    torch.manual_seed(seed)
+    return build_agent(config)[0]
+
+
+def add_config_flags(parser) -> None:
+    """``--env``, ``--config`` and repeatable ``--option FIELD=VALUE``: the run a benchmark builds."""
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--config", default="", help="a preset of configs/ (default: the program's defaults)")
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config field as the run sets it (repeatable), e.g. head_size=0")
+
+
+def requested_config(args) -> TrainConfig:
+    """The config ``add_config_flags``' flags name; ``ConfigError`` (one line) for a bad one."""
+    base = load_config(args.config) if args.config else TrainConfig()
+    return base.with_overrides({"env": args.env, **key_values(args.option, "--option")})
 
 
 def _make_env(env_config, seed: int):

@@ -25,46 +25,38 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.learner_speed import build_agent  # noqa: E402
-from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
+from benchmarks.learner_speed import add_config_flags, initial_network, requested_config  # noqa: E402
+from configs import ConfigError, TrainConfig  # noqa: E402
 
 
 def mixed_weights(config: TrainConfig, seed: int, from_seed: int, parts: list[str]) -> dict:
     """The state dict of ``config``'s network drawn under ``seed``, with the modules named in
     ``parts`` taken from the one drawn under ``from_seed``; ``ValueError`` (one line) for a part the
     network lacks."""
-    def draw(s: int):
-        torch.manual_seed(s)
-        model, _ = build_agent(config)
-        return model, model.state_dict()
-
-    model, base = draw(seed)
+    model = initial_network(config, seed)
+    base = model.state_dict()
     names = [name for name, module in model.named_children() if any(True for _ in module.parameters())]
     unknown = [p for p in parts if p not in names]
     if unknown:
         raise ValueError(f"part {unknown[0]!r} is not a module with weights of this network; "
                          f"expected one of {', '.join(names)}")
-    _, other = draw(from_seed)
+    other = initial_network(config, from_seed).state_dict()
     return {key: (other[key] if key.split(".")[0] in parts else value).clone() for key, value in base.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", required=True)
-    parser.add_argument("--config", default="", help="a preset of configs/ (default: the program's defaults)")
+    add_config_flags(parser)
     parser.add_argument("--seed", type=int, required=True, help="the run's seed: every part not named")
     parser.add_argument("--from-seed", type=int, required=True, help="the seed of the named parts")
     parser.add_argument("--parts", required=True, help="comma-separated module names, e.g. core,view_match")
     parser.add_argument("--out", required=True, help="the checkpoint file to write")
-    parser.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
-                        help="a config field as the run sets it (repeatable), e.g. head_size=0")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if not Path(args.out).parent.is_dir():
         raise SystemExit(f"mixed_init: --out {args.out!r}: no folder {str(Path(args.out).parent)!r}")
     try:
-        base = load_config(args.config) if args.config else TrainConfig()
-        config = base.with_overrides({"env": args.env, **key_values(args.option, "--option")})
+        config = requested_config(args)
         parts = [p for p in args.parts.split(",") if p]
         if not parts:
             raise ValueError(f"--parts names no module: {args.parts!r}")
