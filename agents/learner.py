@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .losses import LossTerms, Transitions, a2c_loss, impala_loss
-from .novelty import first_sightings
+from .novelty import first_sightings, first_views
 from .recognition import Targets, has_scores, recognition_loss, targets_of
 from .rollout import Unroll
 
@@ -40,6 +40,7 @@ class LearnerSettings:
     action_value_cost: float = 0.0
     recognition_cost: float = 0.0
     novelty_bonus: float = 0.0
+    view_novelty_bonus: float = 0.0
     advantage_norm: bool = False
 
 
@@ -103,13 +104,18 @@ class Learner:
         self.novelty = settings.novelty_bonus > 0 and has_scores(model)  # else no bonus
 
     def bonus(self, unroll: Unroll, targets: Targets | None = None) -> torch.Tensor | None:
-        """The novelty bonus of each step of ``unroll``, ``[T + 1, B]`` (``agents.novelty``), or None
-        where it is off; ``targets`` lends its element ids."""
-        if not self.novelty:
-            return None
-        ids = targets.ids if targets is not None else self.model.element_values(unroll.obs)
-        sightings = first_sightings(ids, unroll.is_first, self.model.view_match.vocab_size)
-        return self.settings.novelty_bonus * sightings
+        """The novelty bonus of each step of ``unroll``, ``[T + 1, B]`` (``agents.novelty``: new
+        element values and new views, each with its weight), or None where both are off;
+        ``targets`` lends its element ids."""
+        bonus = None
+        if self.novelty:
+            ids = targets.ids if targets is not None else self.model.element_values(unroll.obs)
+            sightings = first_sightings(ids, unroll.is_first, self.model.view_match.vocab_size)
+            bonus = self.settings.novelty_bonus * sightings
+        if self.settings.view_novelty_bonus > 0:
+            views = self.settings.view_novelty_bonus * first_views(unroll.obs, unroll.is_first)
+            bonus = views if bonus is None else bonus + views
+        return bonus
 
     def loss(self, unroll: Unroll, targets: Targets | None = None,
              bonus: torch.Tensor | None = None) -> tuple[LossTerms, dict]:

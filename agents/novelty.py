@@ -11,12 +11,18 @@ vocabulary per episode and walking back and forth earns nothing. An episodic fir
 the spirit of the episodic novelty of Badia et al. (2020, "Never Give Up") and of the first-visit
 restriction of Zhang et al. (2021, "NovelD"), on the view-match vocabulary instead of learnt embeddings.
 
-The bonus is added to the learner's rewards only (the logged returns and success rates are the
+``first_views`` is the same count on whole observations: a step earns one where its observation
+(every key together) differs from each one before it in the episode. In a corridor every cell shows
+its own view, so this bonus pays for walking on into the part not yet seen, whether a cue is there
+or not: a reason to turn round that the element bonus gives only once the cue has been found.
+
+Each bonus is added to the learner's rewards only (the logged returns and success rates are the
 env's). As the recognition labels, it is known only for episodes that began inside the unroll.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .recognition import episode_counts, past_known, present_values
@@ -30,3 +36,30 @@ def first_sightings(values: Tensor, is_first: Tensor, vocab_size: int) -> Tensor
     seen = episode_counts(present, is_first)  # steps in view since the episode began, through t
     first = (present & (seen == 1)).sum(-1).float()
     return first * (past_known(is_first) & ~is_first).float()
+
+
+def view_codes(obs: dict[str, Tensor]) -> Tensor:
+    """``obs {key: [T, B, ...]}`` -> ``[T, B]`` int64: equal codes for equal observations (every key,
+    compared exactly: floats by their bits), distinct codes for distinct ones."""
+    T, B = next(iter(obs.values())).shape[:2]
+    columns = []
+    for key in sorted(obs):
+        value = obs[key].reshape(T * B, -1)
+        if value.is_floating_point():
+            value = value.float().view(torch.int32)  # exact: equal floats, equal bits (-0.0 aside)
+        columns.append(value.long())
+    _, codes = torch.unique(torch.cat(columns, dim=1), dim=0, return_inverse=True)
+    return codes.view(T, B)
+
+
+def first_views(obs: dict[str, Tensor], is_first: Tensor) -> Tensor:
+    """``obs {key: [T, B, ...]}`` and ``is_first [T, B]`` -> ``[T, B]`` float: 1 where the step's
+    observation is one not seen earlier in the episode, 0 at each episode's first step and before the
+    unroll's first episode start (unknown)."""
+    T = is_first.shape[0]
+    codes = view_codes(obs)
+    episode = is_first.long().cumsum(0)
+    same = (codes[:, None] == codes[None]) & (episode[:, None] == episode[None])  # [T (earlier), T, B]
+    earlier = torch.ones(T, T, dtype=torch.bool, device=codes.device).triu(1)[:, :, None]
+    seen = (same & earlier).any(0)
+    return (~seen & past_known(is_first) & ~is_first).float()

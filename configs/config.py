@@ -255,6 +255,11 @@ class AgentConfig:
     object and colour; a symbol) that comes into view for the first time in the episode
     (agents/novelty.py): a nearer reason to go and look for a cue than the recall's reward. 0: off.
     Needs view-match elements, as recognition_cost does."""
+    view_novelty_bonus: float = 0.0
+    """Intrinsic reward, added to the learner's rewards only, for each step whose whole observation
+    has not been seen before in the episode (agents/novelty.py): where the element bonus pays only
+    once a cue is found, this one pays for every new view on the way, so walking on into the part of
+    a room not yet seen keeps a reason of its own. 0: off. Needs no view match."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
@@ -305,7 +310,7 @@ class AgentConfig:
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
         for name in ("baseline_cost", "entropy_cost", "action_value_cost", "recognition_cost",
-                     "novelty_bonus"):
+                     "novelty_bonus", "view_novelty_bonus"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value >= 0, f"{name} must be >= 0, got {value!r}")
 

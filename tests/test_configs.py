@@ -65,6 +65,7 @@ def test_field_names_are_unique_and_documented():
         ({"epochs": -1}, "epochs must be an integer >= 0 \\(0: the agent.s default\\), got -1"),
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
+        ({"view_novelty_bonus": -0.1}, "view_novelty_bonus must be >= 0, got -0.1"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
         ({"policy_query": True, "view_match": False}, "policy_query true needs view_match true"),

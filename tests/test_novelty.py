@@ -1,5 +1,5 @@
-"""The novelty bonus (agents/novelty.py): an intrinsic reward for each element value that comes into
-view for the first time in the episode."""
+"""The novelty bonuses (agents/novelty.py): an intrinsic reward for each element value that comes into
+view for the first time in the episode, and one for each step whose whole observation is new in it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from agents.learner import Learner, LearnerSettings
 from agents.networks import ActorCritic
-from agents.novelty import first_sightings
+from agents.novelty import first_sightings, first_views, view_codes
 from agents.rollout import Actor, Unroll
 from cores import make_core
 from envs import make_env, make_vector_env
@@ -95,3 +95,63 @@ def test_an_update_adds_the_bonus_to_the_rewards_it_learns_from_and_logs_it():
         assert plain.loss(batch)[0].baseline != curious.loss(batch)[0].baseline
     stats = curious.update(batch)
     assert math.isclose(stats["losses/novelty_bonus"], bonus[1:].mean().item(), rel_tol=1e-6)
+
+
+def test_a_view_earns_once_per_episode_and_not_at_its_first_step():
+    """Views 0 1 2 1 3 3 | 0 2: in episode 1 views 1, 2 and 3 are new once each; episode 2 starts
+    with 0 (nothing) and then 2, seen in the episode before but new in this one (1)."""
+    image = torch.tensor([0, 1, 2, 1, 3, 3, 0, 2]).view(8, 1, 1)
+    firsts = torch.tensor([1, 0, 0, 0, 0, 0, 1, 0], dtype=torch.bool).view(8, 1)
+    assert first_views({"image": image}, firsts).view(-1).tolist() == [0, 1, 1, 0, 1, 0, 0, 1]
+    late = torch.tensor([0, 0, 0, 1, 0], dtype=torch.bool).view(5, 1)  # an episode begun before
+    assert first_views({"image": torch.arange(5).view(5, 1, 1)}, late).view(-1).tolist() == [0, 0, 0, 0, 1]
+
+
+def test_views_differ_in_any_key_and_columns_are_separate_envs():
+    """A view is every key together (floats compared exactly); each column is its own episode."""
+    image = torch.zeros(4, 2, 3, dtype=torch.uint8)
+    direction = torch.tensor([[0, 0], [1, 0], [0, 0], [1, 0]])
+    signal = torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.25], [0.5, 0.5]])[..., None]
+    obs = {"image": image, "direction": direction, "signal": signal}
+    codes = view_codes(obs)
+    assert codes[0, 0] == codes[2, 0] == codes[0, 1] and codes[1, 0] == codes[3, 0] != codes[0, 0]
+    assert codes[2, 1] != codes[0, 1]
+    firsts = torch.zeros(4, 2, dtype=torch.bool)
+    firsts[0] = True
+    assert first_views(obs, firsts).T.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0]]
+
+
+def test_in_the_active_cue_corridor_new_views_come_where_an_end_comes_into_view():
+    """The corridor's middle looks the same from every cell, so walking through it earns nothing
+    (the start faces east); the far end's wall coming into view earns a view per step, and walking
+    back earns the views that face west until the middle looks as it did."""
+    env = make_env("ActiveVisualMatch-Short-v0")
+    obs, in_view = walk(env, [EAST] * 6 + [WEST] * 6)  # x = 8..13, 12..8; the last step: the orchard
+    firsts = torch.zeros(13, 1, dtype=torch.bool)
+    firsts[0] = True
+    bonus = first_views(obs, firsts).view(-1).tolist()
+    assert not any(in_view)  # in walk()'s episode the ball is at the west end: the east end is bare
+    assert bonus == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 1]
+    env.close()
+
+
+def test_the_view_bonus_needs_no_view_match_and_adds_to_the_element_bonus():
+    torch.manual_seed(0)
+    env = make_vector_env("ActiveVisualMatch-Short-v0", 4, seed=0)
+    num_actions = int(env.single_action_space.n)
+    plain_model = ActorCritic(env.observation_description, num_actions,
+                              make_core("ur_lstm", ActorCritic.core_input_size(32, num_actions), 16),
+                              torso_size=32)
+    actor = Actor(env, plain_model, seed=0)
+    batch = Unroll.allocate(40, actor.obs, plain_model.num_actions, plain_model.initial_state(4))
+    actor.collect(batch)
+    env.close()
+    views = Learner(plain_model, torch.optim.Adam(plain_model.parameters()), None,
+                    LearnerSettings(view_novelty_bonus=0.25)).bonus(batch)
+    assert torch.equal(views, 0.25 * first_views(batch.obs, batch.is_first)) and views.sum() > 0
+    model = active_visual_match_model()
+    both = Learner(model, torch.optim.Adam(model.parameters()), None,
+                   LearnerSettings(novelty_bonus=0.5, view_novelty_bonus=0.25)).bonus(batch)
+    elements = 0.5 * first_sightings(model.element_values(batch.obs), batch.is_first,
+                                     model.view_match.vocab_size)
+    assert torch.allclose(both, elements + views)
