@@ -12,9 +12,10 @@ the spirit of the episodic novelty of Badia et al. (2020, "Never Give Up") and o
 restriction of Zhang et al. (2021, "NovelD"), on the view-match vocabulary instead of learnt embeddings.
 
 ``first_views`` is the same count on whole observations: a step earns one where its observation
-(every key together) differs from each one before it in the episode. In a corridor every cell shows
-its own view, so this bonus pays for walking on into the part not yet seen, whether a cue is there
-or not: a reason to turn round that the element bonus gives only once the cue has been found.
+(every key together) differs from each one before it in the episode, so it pays for walking into a
+part of a room not yet seen whether a cue is there or not. Where cells look alike it pays only where
+something new comes into view: in the Active cue corridor, whose middle looks the same from every
+cell, at its ends (docs/AGENTS.md has the run that tried it there).
 
 Each bonus is added to the learner's rewards only (the logged returns and success rates are the
 env's). As the recognition labels, it is known only for episodes that began inside the unroll.

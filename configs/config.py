@@ -258,8 +258,8 @@ class AgentConfig:
     view_novelty_bonus: float = 0.0
     """Intrinsic reward, added to the learner's rewards only, for each step whose whole observation
     has not been seen before in the episode (agents/novelty.py): where the element bonus pays only
-    once a cue is found, this one pays for every new view on the way, so walking on into the part of
-    a room not yet seen keeps a reason of its own. 0: off. Needs no view match."""
+    once a cue is found, this one pays for walking into a part of a room not yet seen, cue or not.
+    0: off. Needs no view match."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
