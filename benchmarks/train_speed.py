@@ -2,13 +2,14 @@
 vector env, measured in the same run.
 
     python benchmarks/train_speed.py [--env MiniGrid-MemoryS7-v0] [--core ur_lstm] [--seconds 30]
-        [--devices cpu,cuda] [--num-actors N] [--agent-defaults]
+        [--devices cpu,cuda] [--num-actors N] [--agent-defaults] [--option head_size=0 ...]
 
 Each runtime trains through ``train_agent.py`` (a subprocess, fresh run directory) for a fixed frame
 budget; frames/s is read from its ``metrics.jsonl`` (``perf/sps``, median after the first log).
 With ``--devices cpu,cuda`` every runtime runs once per learner device (actors stay on the CPU).
 Every run takes ``ONE_STEP_AGENT`` (the agent of every speed number up to 2026-12-01) unless
-``--agent-defaults`` asks for the program's defaults.
+``--agent-defaults`` asks for the program's defaults; ``--option FIELD=VALUE`` (repeatable) sets a
+config field on top of either, to time one setting against the same agent without it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from configs.config import ADDED_FIELDS, as_flags  # noqa: E402
+from configs.config import ADDED_FIELDS, ConfigError, TrainConfig, as_flags, key_values  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
 #: One optimiser step per batch, no observation gate, input LayerNorm or action-value head, the refine
@@ -78,7 +79,15 @@ def main() -> None:
     parser.add_argument("--num-actors", type=int, default=1, help="actor processes of the async runtime")
     parser.add_argument("--agent-defaults", action="store_true",
                         help="the program's default agent instead of ONE_STEP_AGENT")
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a config field set on top of the agent (repeatable)")
     args = parser.parse_args()
+    try:
+        options = key_values(args.option, "--option")
+        agent_fields = ({} if args.agent_defaults else dict(ONE_STEP_AGENT)) | options
+        TrainConfig().with_overrides(agent_fields)  # an unknown field or a bad value: one line, here
+    except ConfigError as error:
+        parser.error(str(error))
     devices = [d for d in args.devices.split(",") if d]
     raw = raw_rate(args.env, args.num_envs, args.seconds)
     print(f"{args.env}, {args.num_envs} envs, core {args.core}; raw random-action rate {raw:,.0f} "
@@ -93,7 +102,7 @@ def main() -> None:
                     extra += ("--num-actors", str(args.num_actors))
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
                                   Path(tmp) / f"{runtime}_{agent}_{device}", extra,
-                                  {} if args.agent_defaults else ONE_STEP_AGENT)
+                                  agent_fields)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 
