@@ -46,8 +46,8 @@ def view_codes(obs: dict[str, Tensor]) -> Tensor:
     columns = []
     for key in sorted(obs):
         value = obs[key].reshape(T * B, -1)
-        if value.is_floating_point():
-            value = value.float().view(torch.int32)  # exact: equal floats, equal bits (-0.0 aside)
+        if value.is_floating_point():  # by their bits: equal floats, equal bits (-0.0 aside)
+            value = value.view(torch.int64) if value.dtype == torch.float64 else value.float().view(torch.int32)
         columns.append(value.long())
     _, codes = torch.unique(torch.cat(columns, dim=1), dim=0, return_inverse=True)
     return codes.view(T, B)
