@@ -15,7 +15,9 @@ restriction of Zhang et al. (2021, "NovelD"), on the view-match vocabulary inste
 (every key together) differs from each one before it in the episode, so it pays for walking into a
 part of a room not yet seen whether a cue is there or not. Where cells look alike it pays only where
 something new comes into view: in the Active cue corridor, whose middle looks the same from every
-cell, at its ends (docs/AGENTS.md has the run that tried it there).
+cell, at its ends and at the first turn (the direction is part of the view); in the orchard, where
+apples regrow at random, nearly every step; in the pad room it also pays for putting the choice off
+(docs/AGENTS.md has the run that tried it there).
 
 Each bonus is added to the learner's rewards only (the logged returns and success rates are the
 env's). As the recognition labels, it is known only for episodes that began inside the unroll.
@@ -46,7 +48,8 @@ def view_codes(obs: dict[str, Tensor]) -> Tensor:
     columns = []
     for key in sorted(obs):
         value = obs[key].reshape(T * B, -1)
-        if value.is_floating_point():  # by their bits: equal floats, equal bits (-0.0 aside)
+        if value.is_floating_point():  # by their bits; + 0.0 makes -0.0 the same bits as 0.0
+            value = value + 0.0
             value = value.view(torch.int64) if value.dtype == torch.float64 else value.float().view(torch.int32)
         columns.append(value.long())
     _, codes = torch.unique(torch.cat(columns, dim=1), dim=0, return_inverse=True)
@@ -57,10 +60,14 @@ def first_views(obs: dict[str, Tensor], is_first: Tensor) -> Tensor:
     """``obs {key: [T, B, ...]}`` and ``is_first [T, B]`` -> ``[T, B]`` float: 1 where the step's
     observation is one not seen earlier in the episode, 0 at each episode's first step and before the
     unroll's first episode start (unknown)."""
-    T = is_first.shape[0]
+    T, B = is_first.shape
     codes = view_codes(obs)
-    episode = is_first.long().cumsum(0)
-    same = (codes[:, None] == codes[None]) & (episode[:, None] == episode[None])  # [T (earlier), T, B]
-    earlier = torch.ones(T, T, dtype=torch.bool, device=codes.device).triu(1)[:, :, None]
-    seen = (same & earlier).any(0)
-    return (~seen & past_known(is_first) & ~is_first).float()
+    column = torch.arange(B, device=codes.device).expand(T, B)
+    # one group per (env, episode, view); a step is new where it is its group's earliest step
+    key = torch.stack([column, is_first.long().cumsum(0), codes], dim=-1).view(T * B, 3)
+    _, group = torch.unique(key, dim=0, return_inverse=True)
+    step = torch.arange(T, device=codes.device)[:, None].expand(T, B).reshape(-1)
+    earliest = torch.full((int(group.max()) + 1,), T, device=codes.device, dtype=step.dtype)
+    earliest = earliest.scatter_reduce(0, group, step, reduce="amin")
+    new = (step == earliest[group]).view(T, B)
+    return (new & past_known(is_first) & ~is_first).float()

@@ -51,6 +51,26 @@ def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
+#: Fields the script sets itself for every run (a ``--option`` of one would change what the table names).
+OWN_FIELDS = ("env", "core", "agent", "runtime", "num_envs", "total_frames", "logdir", "device",
+              "num_actors", "log_every_s", "checkpoint_every_s")
+RUNS = (("sync", "a2c"), ("sync", "impala"), ("async", "impala"))  # (runtime, agent), in table order
+
+
+def agent_fields(agent_defaults: bool, options: list[str], env: str, core: str) -> dict:
+    """The config fields every timed run takes: ``ONE_STEP_AGENT`` (``{}`` with ``agent_defaults``)
+    with ``options`` (``FIELD=VALUE`` strings) on top. Raises ``ConfigError`` in one line where an
+    option is not a config field, is one of ``OWN_FIELDS``, or makes a bad config for one of ``RUNS``."""
+    fields = ({} if agent_defaults else dict(ONE_STEP_AGENT)) | key_values(options, "--option")
+    own = [name for name in fields if name in OWN_FIELDS]
+    if own:
+        raise ConfigError(f"--option {own[0]} is set by the script itself; options may set any other "
+                          f"config field")
+    for runtime, agent in RUNS:
+        TrainConfig().with_overrides({"env": env, "core": core, "runtime": runtime, "agent": agent, **fields})
+    return fields
+
+
 def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int,
                logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict = ONE_STEP_AGENT) -> float:
     """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded); ``agent_fields``
@@ -60,7 +80,10 @@ def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, 
                "--total-frames", str(frames), "--logdir", str(logdir), "--log-every-s", "3",
                "--checkpoint-every-s", "100000",
                *as_flags(agent_fields), *extra]
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"{runtime}/{agent}: train_agent.py stopped (exit {result.returncode}): {last}")
     rates = [json.loads(line).get("perf/sps") for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     rates = [r for r in rates if r]
     if not rates:
@@ -83,9 +106,7 @@ def main() -> None:
                         help="a config field set on top of the agent (repeatable)")
     args = parser.parse_args()
     try:
-        options = key_values(args.option, "--option")
-        agent_fields = ({} if args.agent_defaults else dict(ONE_STEP_AGENT)) | options
-        TrainConfig().with_overrides(agent_fields)  # an unknown field or a bad value: one line, here
+        fields = agent_fields(args.agent_defaults, args.option, args.env, args.core)
     except ConfigError as error:
         parser.error(str(error))
     devices = [d for d in args.devices.split(",") if d]
@@ -96,13 +117,13 @@ def main() -> None:
     print("|---|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:
-            for runtime, agent in (("sync", "a2c"), ("sync", "impala"), ("async", "impala")):
+            for runtime, agent in RUNS:
                 extra = ("--device", device)
                 if runtime == "async":
                     extra += ("--num-actors", str(args.num_actors))
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
                                   Path(tmp) / f"{runtime}_{agent}_{device}", extra,
-                                  agent_fields)
+                                  fields)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 

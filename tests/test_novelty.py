@@ -119,6 +119,26 @@ def test_views_differ_in_any_key_and_columns_are_separate_envs():
     firsts = torch.zeros(4, 2, dtype=torch.bool)
     firsts[0] = True
     assert first_views(obs, firsts).T.tolist() == [[0, 1, 0, 0], [0, 0, 1, 0]]
+    fine = torch.tensor([0.1, 0.1 + 1e-12, 0.1, -0.0, 0.0], dtype=torch.float64).view(5, 1, 1)
+    codes = view_codes({"x": fine}).view(-1)
+    assert codes[0] == codes[2] != codes[1]  # apart below float32's precision
+    assert codes[3] == codes[4]  # -0.0 and 0.0 look alike
+
+
+def test_views_match_a_plain_loop_over_random_episodes():
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randint(0, 4, (60, 3, 2), generator=generator)
+    firsts = torch.rand(60, 3, generator=generator) < 0.1
+    got = first_views({"image": image}, firsts)
+    for b in range(3):
+        seen, started = set(), False
+        for t in range(60):
+            if firsts[t, b]:
+                seen, started = set(), True
+            view = tuple(image[t, b].tolist())
+            expected = float(started and not firsts[t, b] and view not in seen)
+            seen.add(view)
+            assert got[t, b] == expected, (t, b)
 
 
 def test_in_the_active_cue_corridor_new_views_come_where_an_end_comes_into_view():
