@@ -381,9 +381,6 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         checkpoint, source, skipped = load_run_checkpoint(latest.parent)
         warn_skipped(skipped, source)
 
-    logdir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     retain_freed_memory()
     a = config.agent
     learner = Learner(model, optimizer, scheduler, learner_settings(a))
@@ -411,14 +408,6 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                             num_actors=run.num_actors, ray_address=run.ray_address,
                             model_factory=model_factory(config, model))
 
-    if curriculum.delays:
-        print(curriculum.describe() + f"; training at delay {curriculum.delay}")
-    runtime = start_runtime()
-    logger = RunLogger(logdir, run.total_frames,
-                       resume_frames=progress.frames if checkpoint is not None else None)
-    logger.new_task(stage=not curriculum.final)
-    logger.config(config.to_dict())
-
     stop = {"signal": None, "acting": False}
 
     def request_stop(signum, _frame):
@@ -427,7 +416,11 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         if again and stop["acting"]:  # a second signal while an env step hangs: stop waiting for it
             raise StopRequested
 
+    # Installed before the run directory gets its files and the actors start: a signal during
+    # start-up (a suite's stop can send one) then stops the run with a checkpoint, where Python's
+    # default SIGINT raised out of the set-up with none.
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    runtime = logger = None
 
     def save(milestone: bool = False) -> None:
         payload = {
@@ -448,10 +441,20 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                              f"{progress.frames + runtime.frames_per_batch:,}); stopped without saving "
                              f"it: {kept}")
 
-    last_log = last_save = time.monotonic()
-    next_milestone = (progress.frames // (run.total_frames // 4 or 1) + 1) * (run.total_frames // 4 or 1)
-    stats: dict = {}
     try:
+        logdir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        if curriculum.delays:
+            print(curriculum.describe() + f"; training at delay {curriculum.delay}")
+        runtime = start_runtime()
+        logger = RunLogger(logdir, run.total_frames,
+                           resume_frames=progress.frames if checkpoint is not None else None)
+        logger.new_task(stage=not curriculum.final)
+        logger.config(config.to_dict())
+        last_log = last_save = time.monotonic()
+        next_milestone = (progress.frames // (run.total_frames // 4 or 1) + 1) * (run.total_frames // 4 or 1)
+        stats: dict = {}
         while progress.frames < run.total_frames and stop["signal"] is None:
             stop["acting"] = True
             try:
@@ -500,8 +503,10 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             logger.scalars(stats, progress.frames)
         save()
     finally:
-        runtime.close()
-        logger.close()
+        if runtime is not None:
+            runtime.close()
+        if logger is not None:
+            logger.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     mean, success = logger.mean_return(), logger.success_rate()

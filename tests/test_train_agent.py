@@ -170,6 +170,32 @@ def test_sigint_saves_a_checkpoint_before_exit(tmp_path):
     assert not list((logdir / "checkpoints").glob(".*.tmp"))  # no half-written file left
 
 
+def test_a_sigint_during_start_up_still_saves_a_checkpoint(tmp_path):
+    """SIGINT the moment the run directory gets its config.yaml, before the actors have started (a
+    suite stopping its cells can send it then): the run still stops with a checkpoint that resumes.
+    (The handler was installed after the actors started and metrics.jsonl was opened: a signal
+    before it raised KeyboardInterrupt out of the set-up and left no checkpoint.)"""
+    import signal
+    import time
+
+    logdir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--total-frames",
+                             "10000000", "--logdir", str(logdir)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (logdir / "config.yaml").exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "stopped by signal" in out
+    checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    run("--logdir", str(logdir), "--total-frames", str(checkpoint["frames"] + 200))  # resumes it
+    resumed = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert resumed["frames"] >= checkpoint["frames"] + 200
+
+
 def test_resume_refuses_to_change_the_model(tmp_path):
     logdir = tmp_path / "run"
     run(*FAST, "--total-frames", "200", "--logdir", str(logdir))
