@@ -1,5 +1,8 @@
 """The learner's own speed: ``Learner.update`` on unrolls held in memory (no acting), in frames/s.
 
+    python benchmarks/learner_speed.py --env ENV [--config PRESET] [--option FIELD=VALUE ...]
+        [--seconds 5] [--threads 1]
+
 Shared by ``peers.py`` (the "learner from memory" bound) and ``gpu_check.py`` (CUDA vs CPU); its network
 builders also by ``memory_probe.py``, ``initial_policy.py`` and ``mixed_init.py``. Builds the
 agent the way ``train_agent.py`` does (``nothing imports the composition root``, so it is rebuilt here
@@ -8,18 +11,25 @@ from the same parts).
 
 from __future__ import annotations
 
+import argparse
 import functools
+import sys
 import time
+from pathlib import Path
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: the package, not benchmarks/cores.py, is `cores`
+    sys.path.insert(0, str(ROOT))
 
-from agents.learner import Learner, learner_settings
-from agents.networks import ActorCritic
-from agents.rollout import Unroll
-from agents.runtime_sync import SyncRuntime
-from configs import TrainConfig, key_values, load_config
-from cores import core_factory
-from envs import make_vector_env
+import torch  # noqa: E402
+
+from agents.learner import Learner, learner_settings  # noqa: E402
+from agents.networks import ActorCritic  # noqa: E402
+from agents.rollout import Unroll  # noqa: E402
+from agents.runtime_sync import SyncRuntime  # noqa: E402
+from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
+from cores import core_factory  # noqa: E402
+from envs import make_vector_env  # noqa: E402
 
 
 def build_agent(config: TrainConfig):
@@ -85,3 +95,29 @@ def learner_rate(config: TrainConfig, device: torch.device, batch_size: int = 1,
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Frames/s of Learner.update on unrolls held in memory "
+                                                 "(no acting), on the CPU; gpu_check.py times CUDA.")
+    add_config_flags(parser)
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed updates for this long")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.threads < 1:
+        parser.error(f"--seconds must be > 0 and --threads >= 1, got {args.seconds:g} and {args.threads}")
+    try:
+        config = requested_config(args)
+        torch.set_num_threads(args.threads)
+        rate = learner_rate(config, torch.device("cpu"), seconds=args.seconds)
+    except (ConfigError, ValueError) as error:  # a bad --option or env: one line
+        print(f"learner_speed: {error}", file=sys.stderr)
+        return 2
+    c = config
+    print(f"{c.env.env}, {c.core.core}, unrolls of {c.agent.unroll_length} x {c.env.num_envs}: "
+          f"learner {rate:,.0f} frames/s (CPU, {args.threads} thread(s), torch {torch.__version__})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

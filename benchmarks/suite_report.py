@@ -2,7 +2,8 @@
 
 Only the text between ``<!-- memory-suite:NAME:begin -->`` and ``<!-- memory-suite:NAME:end -->`` is
 replaced (the section is appended when the markers are missing), so hand-written analysis elsewhere on
-the page stays. Every number in the section is computed from the result files.
+the page stays. Every number in the section is computed from the result files. A module, not a
+command: ``python benchmarks/memory_suite.py SUITE --report`` writes the report.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import math
 import os
 from pathlib import Path
 
-import numpy as np
+if __name__ == "__main__":  # before the imports, which need the repository root on the path
+    raise SystemExit("suite_report.py is a module: python benchmarks/memory_suite.py SUITE --report "
+                     "writes the report")
 
-from benchmarks import suite_stats
+import numpy as np  # noqa: E402
+
+from benchmarks import suite_stats  # noqa: E402
 
 GATE_CORES = ("lstm", "ur_lstm")
 
