@@ -401,12 +401,21 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
 
     def start_runtime():
-        """Actors on the curriculum's current stage, with fresh episodes (after a resume too)."""
-        return make_runtime(run.runtime, env_factory(config, curriculum.env_options(config.env.env_options)),
-                            model, curriculum.unroll_length(a.unroll_length), a.batch_size,
-                            training_seed(run.seed, learner.updates),
-                            num_actors=run.num_actors, ray_address=run.ray_address,
-                            model_factory=model_factory(config, model))
+        """Actors on the curriculum's current stage, with fresh episodes (after a resume too). A
+        second signal while they start raises ``StopRequested`` (an actor or env that hangs in its
+        start cannot keep a stopped run alive)."""
+        stop["acting"] = True
+        try:
+            envs = env_factory(config, curriculum.env_options(config.env.env_options))
+            started = make_runtime(run.runtime, envs, model, curriculum.unroll_length(a.unroll_length),
+                                   a.batch_size, training_seed(run.seed, learner.updates),
+                                   num_actors=run.num_actors, ray_address=run.ray_address,
+                                   model_factory=model_factory(config, model))
+        finally:
+            stop["acting"] = False
+        for s in (signal.SIGINT, signal.SIGTERM):  # ray.init puts in its own SIGTERM handler (sys.exit)
+            signal.signal(s, request_stop)
+        return started
 
     stop = {"signal": None, "acting": False}
 
@@ -447,7 +456,10 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             (logdir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         if curriculum.delays:
             print(curriculum.describe() + f"; training at delay {curriculum.delay}")
-        runtime = start_runtime()
+        try:
+            runtime = start_runtime()
+        except StopRequested:  # stopped twice while the actors started: save the model as it is
+            pass
         logger = RunLogger(logdir, run.total_frames,
                            resume_frames=progress.frames if checkpoint is not None else None)
         logger.new_task(stage=not curriculum.final)
@@ -478,9 +490,13 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                       f"{count} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")
                 runtime.close()
+                runtime = None
                 curriculum.advance(progress.frames)
                 logger.new_task(stage=not curriculum.final)
-                runtime = start_runtime()
+                try:
+                    runtime = start_runtime()
+                except StopRequested:  # stopped twice while the next stage's actors started
+                    break
                 print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}",
                       flush=True)
             if curriculum.delays:
@@ -498,7 +514,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             elif now - last_save >= run.checkpoint_every_s:
                 save()
                 last_save = now
-        if stats:
+        if stats and runtime is not None:
             stats["perf/policy_lag"] = runtime.policy_lag()
             logger.scalars(stats, progress.frames)
         save()

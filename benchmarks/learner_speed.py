@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: the package, not benchmarks/cores.py, is `cores`
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: the package, not benchmarks/cores.py, is `cores`
 
 import torch  # noqa: E402
 
@@ -27,7 +26,7 @@ from agents.learner import Learner, learner_settings  # noqa: E402
 from agents.networks import ActorCritic  # noqa: E402
 from agents.rollout import Unroll  # noqa: E402
 from agents.runtime_sync import SyncRuntime  # noqa: E402
-from configs import ConfigError, TrainConfig, key_values, load_config  # noqa: E402
+from configs import TrainConfig, key_values, load_config  # noqa: E402
 from cores import core_factory  # noqa: E402
 from envs import make_vector_env  # noqa: E402
 
@@ -106,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.threads < 1:
         parser.error(f"--seconds must be > 0 and --threads >= 1, got {args.seconds:g} and {args.threads}")
-    try:
+    try:  # a bad --option or env is one line; a failure in the timed updates keeps its traceback
         config = requested_config(args)
-        torch.set_num_threads(args.threads)
-        rate = learner_rate(config, torch.device("cpu"), seconds=args.seconds)
-    except (ConfigError, ValueError) as error:  # a bad --option or env: one line
+        build_agent(config)
+    except ValueError as error:  # ConfigError is one
         print(f"learner_speed: {error}", file=sys.stderr)
         return 2
+    torch.set_num_threads(args.threads)
+    rate = learner_rate(config, torch.device("cpu"), seconds=args.seconds)
     c = config
     print(f"{c.env.env}, {c.core.core}, unrolls of {c.agent.unroll_length} x {c.env.num_envs}: "
           f"learner {rate:,.0f} frames/s (CPU, {args.threads} thread(s), torch {torch.__version__})")

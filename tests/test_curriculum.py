@@ -127,6 +127,41 @@ def test_ray_actors_are_rebuilt_at_each_stage(tmp_path):
     assert "now delay 3" in result.stdout and "now delay 6" in result.stdout
 
 
+def test_sigterm_to_a_ray_run_past_its_stages_saves_and_exits_143(tmp_path):
+    """ray.init puts in a SIGTERM handler of its own (sys.exit(15), nothing saved); the trainer's goes
+    back on top after each start of the actors, a stage's restart included."""
+    pytest.importorskip("ray")
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.test_train_agent import ROOT
+
+    logdir, log = tmp_path / "run", tmp_path / "out.txt"
+    command = [sys.executable, str(ROOT / "train_agent.py"), *FAST, "--delay-curriculum", "1,3",
+               "--curriculum-success", "0.05", "--runtime", "ray", "--total-frames", "10000000",
+               "--logdir", str(logdir)]
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while "now delay 6" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text()
+    assert "now delay 6" in text and proc.returncode == 143, text[-2000:]
+    assert "stopped by signal 15" in text
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["frames"] > 0
+
+
 def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
     result = run("--env", "MiniGrid-MemoryS7-v0", "--num-envs", "2", "--unroll-length", "5", "--hidden-size",
                  "16", "--torso-size", "16", "--threads", "1", "--delay-curriculum", "15", "--total-frames",

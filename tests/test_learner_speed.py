@@ -5,10 +5,13 @@ the report (both failed with an import error when run as scripts: benchmarks/cor
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "learner_speed.py"
@@ -16,13 +19,15 @@ TINY = ["--env", "PassiveVisualMatch-Easy-v0", "--option", "hidden_size=16", "--
         "--option", "unroll_length=5", "--seconds", "0.2"]
 
 
-def script(path: Path, *args: str) -> subprocess.CompletedProcess:
+def script(path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(path), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
 
 
-def test_learner_speed_times_the_named_run():
-    result = script(SCRIPT, *TINY)
+@pytest.mark.parametrize("root_on_path", [False, True])  # as the tests' own subprocesses have it
+def test_learner_speed_times_the_named_run(root_on_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)} if root_on_path else None
+    result = script(SCRIPT, *TINY, env=env)
     assert result.returncode == 0, result.stderr
     line = re.fullmatch(r"PassiveVisualMatch-Easy-v0, ur_lstm, unrolls of 5 x 2: learner ([\d,]+) frames/s "
                         r"\(CPU, 1 thread\(s\), torch .+\)\n", result.stdout)

@@ -170,26 +170,31 @@ def test_sigint_saves_a_checkpoint_before_exit(tmp_path):
     assert not list((logdir / "checkpoints").glob(".*.tmp"))  # no half-written file left
 
 
-def test_a_sigint_during_start_up_still_saves_a_checkpoint(tmp_path):
-    """SIGINT the moment the run directory gets its config.yaml, before the actors have started (a
+@pytest.mark.parametrize("runtime, signum", [("sync", 2), ("async", 15)])  # SIGINT, SIGTERM
+def test_a_signal_during_start_up_still_saves_a_checkpoint(tmp_path, runtime, signum):
+    """A signal the moment the run directory gets its config.yaml, before the actors have started (a
     suite stopping its cells can send it then): the run still stops with a checkpoint that resumes.
-    (The handler was installed after the actors started and metrics.jsonl was opened: a signal
-    before it raised KeyboardInterrupt out of the set-up and left no checkpoint.)"""
-    import signal
+    (The handlers went in after the actors started and metrics.jsonl was opened: a SIGINT before
+    them raised KeyboardInterrupt out of the set-up and left no checkpoint.)"""
     import time
 
     logdir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--total-frames",
-                             "10000000", "--logdir", str(logdir)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--runtime", runtime,
+                             "--total-frames", "10000000", "--logdir", str(logdir)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (logdir / "config.yaml").exists() and time.monotonic() < deadline:
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "stopped by signal" in out
+    try:
+        deadline = time.monotonic() + 120
+        while not (logdir / "config.yaml").exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and f"stopped by signal {signum}" in out
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
     run("--logdir", str(logdir), "--total-frames", str(checkpoint["frames"] + 200))  # resumes it
     resumed = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
