@@ -25,7 +25,9 @@ Visual Match tasks (``PassiveVisualMatch-*``, ``ActiveVisualMatch-*``, ``envs/vi
 success rate, the share of episodes in which the cue ball was in view during the cue phase, the
 success rate split by that (an agent that remembers is near 1 when it saw the cue and near
 ``1 / num_pads`` when it did not), and for Active, the share seen by the side the ball stood on (an
-agent that always walks one way sees it on that side only).
+agent that always walks one way sees it on that side only) and the cue phase step by step: where the
+agent stands in the corridor, by the side the ball stood on, and the policy's probability of each
+move (does it turn back when the first end it reached had no ball, and is there time left to?).
 """
 
 from __future__ import annotations
@@ -85,29 +87,46 @@ def probe(logdir: Path, episodes: int, seed: int = 1000, env_options: dict | Non
 
 def probe_visual_match(player: EpisodePlayer, episodes: int, seed: int) -> dict:
     """``{"success", "length", "saw_cue", "success_saw", "success_not_saw", "saw_by_side": {side:
-    (share, episodes)}}``; the split rates are None where no episode falls in the split."""
+    (share, episodes)}, "cue_path"}``; the split rates are None where no episode falls in the split.
+    ``cue_path`` (Active only, else empty): one row per cue step, ``{"offset": {side: mean column
+    relative to the start, before the step's move}, "moves": [P(east), P(south), P(west), P(north)]}``,
+    the probabilities averaged over every episode."""
     env = player.env.unwrapped
-    successes, lengths, saw_cue, sides = [], [], [], []
+    successes, lengths, saw_cue, sides, offsets, moves = [], [], [], [], [], []
     for episode in range(episodes):
-        saw, side, steps = False, None, 0
-        for _ in player.steps(seed=seed + episode):
+        saw, side, steps, path, probabilities = False, None, 0, [], []
+        for logits, _ in player.steps(seed=seed + episode):
             side = env.cue_side() if side is None else side
             saw = saw or env.cue_in_view()
+            if env.active and env.phase == "cue":
+                path.append(env.cue_room_offset())
+                probabilities.append(torch.softmax(logits.float(), -1).numpy())
             steps += 1
         successes.append(bool(player.info.get("success")))
         lengths.append(steps)
         saw_cue.append(saw)
         sides.append(side)
+        offsets.append(path)
+        moves.append(probabilities)
     successes, saw_cue, sides = np.array(successes), np.array(saw_cue), np.array(sides)
 
     def mean_or_none(values):
         return float(np.mean(values)) if len(values) else None
 
+    cue_steps = min(map(len, offsets))  # each episode has them all (none where not Active)
+    cue_path = []
+    if cue_steps:
+        offsets = np.array([o[:cue_steps] for o in offsets])  # [episodes, cue steps]
+        moves = np.array([m[:cue_steps] for m in moves])  # [episodes, cue steps, actions]
+        cue_path = [{"offset": {int(side): float(offsets[sides == side, step].mean())
+                                for side in sorted(set(sides.tolist()))},
+                     "moves": moves[:, step].mean(axis=0).tolist()} for step in range(cue_steps)]
     return {"success": float(successes.mean()), "length": float(np.mean(lengths)),
             "saw_cue": float(saw_cue.mean()), "success_saw": mean_or_none(successes[saw_cue]),
             "success_not_saw": mean_or_none(successes[~saw_cue]),
             "saw_by_side": {int(side): (float(saw_cue[sides == side].mean()), int((sides == side).sum()))
-                            for side in sorted(set(sides.tolist()))}}
+                            for side in sorted(set(sides.tolist()))},
+            "cue_path": cue_path}
 
 
 def probe_memory(player: EpisodePlayer, episodes: int, seed: int) -> dict:
@@ -222,6 +241,17 @@ def print_visual_match(logdir: Path, episodes: int, result: dict) -> None:
     print("|---|---:|---:|")
     for side, (share, count) in result["saw_by_side"].items():
         print(f"| {names[side]} | {count} | {share:.0%} |")
+    if result["cue_path"]:
+        sides = list(result["cue_path"][0]["offset"])
+        print("\nthe cue phase, step by step: the mean column before the move (0: the start, - west, + east)"
+              " by where the ball stood, and the policy's mean probability of each move")
+        print("| step | " + " | ".join(f"column, ball at the {names[side]}" for side in sides)
+              + " | P(east) | P(west) | P(north or south) |")
+        print("|---:|" + "---:|" * (len(sides) + 3))
+        for step, row in enumerate(result["cue_path"], start=1):
+            east, south, west, north = row["moves"]
+            columns = " | ".join(f"{row['offset'][side]:+.1f}" for side in sides)
+            print(f"| {step} | {columns} | {east:.2f} | {west:.2f} | {north + south:.2f} |")
 
 
 if __name__ == "__main__":

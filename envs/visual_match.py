@@ -199,6 +199,11 @@ class VisualMatchEnv(gym.Env):
         west = int(self._grid[PAD + 1, PAD + 1, 0]) == BALL
         return -1 if west else 1
 
+    def cue_room_offset(self) -> int:
+        """The agent's column in the cue room relative to where it started there (negative: west of
+        it, positive: east). Meaningful during the cue phase only."""
+        return int(self._pos[0]) - PAD - (7 if self.active else 2)
+
     def cue_in_view(self) -> bool:
         """The cue ball is inside the agent's view window now (always False outside the cue phase)."""
         if self._phase != CUE:

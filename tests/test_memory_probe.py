@@ -55,10 +55,25 @@ def test_probe_reports_whether_a_visual_match_agent_saw_the_cue(tmp_path):
     assert seen == pytest.approx(result["saw_cue"] * 6)
     for split in ("success_saw", "success_not_saw"):
         assert result[split] is None or 0.0 <= result[split] <= 1.0
+    path = result["cue_path"]  # one row per cue step: the column by side and the move probabilities
+    assert len(path) == 12 and all(row["offset"].keys() == result["saw_by_side"].keys() for row in path)
+    assert all(offset == 0 for offset in path[0]["offset"].values())  # before the first move
+    steps = zip(path, path[1:], strict=False)  # a cell a step at most, in the mean too
+    assert all(abs(row["offset"][side] - before["offset"][side]) <= 1
+               for before, row in steps for side in row["offset"])
+    assert all(sum(row["moves"]) == pytest.approx(1) and len(row["moves"]) == 4 for row in path)
     shorter = probe(tmp_path, episodes=2, env_options={"delay": 3})  # the agent on another delay
     assert 12 + 3 + 1 <= shorter["length"] <= 12 + 3 + 10
     with pytest.raises(SystemExit, match=r"min_delay must be between 1 and delay \(15\) steps, got 99"):
         probe(tmp_path, episodes=1, env_options={"min_delay": 99})
+
+
+def test_passive_visual_match_has_no_cue_path(tmp_path):
+    config = load_config("long_recall").with_overrides(
+        {"env": "PassiveVisualMatch-Short-v0", "hidden_size": 16, "num_envs": 1})
+    write_run(tmp_path, config)
+    result = probe(tmp_path, episodes=2, env_options={"delay": 2})
+    assert result["cue_path"] == [] and set(result["saw_by_side"]) == {0}
 
 
 def test_probe_refuses_other_tasks(tmp_path):

@@ -100,9 +100,9 @@ def test_active_cue_is_out_of_view_at_the_start():
 
 
 def test_probe_views_follow_the_cue():
-    """``phase``, ``cue_side`` and ``cue_in_view`` (what benchmarks/memory_probe.py reads): walking
-    three cells towards the cue brings it into view, walking away keeps it out, and it is gone once
-    the delay begins."""
+    """``phase``, ``cue_side``, ``cue_room_offset`` and ``cue_in_view`` (what
+    benchmarks/memory_probe.py reads): walking three cells towards the cue brings it into view,
+    walking away keeps it out, and it is gone once the delay begins."""
     env = VisualMatchEnv(active=True, delay=3)
     sides = set()
     for seed in range(12):
@@ -111,12 +111,15 @@ def test_probe_views_follow_the_cue():
         sides.add(side)
         assert env.phase == "cue" and not env.cue_in_view()
         away, towards = (2, 0) if side == 1 else (0, 2)
+        assert env.cue_room_offset() == 0
         for _ in range(3):
             env.step(away)
-        assert not env.cue_in_view()
+        assert not env.cue_in_view() and env.cue_room_offset() == -3 * side
+        env.step(1)  # south, into the corridor's wall: no move
+        assert env.cue_room_offset() == -3 * side
         for _ in range(6):
             obs, *_ = env.step(towards)
-        assert env.cue_in_view() and visible_balls(obs)
+        assert env.cue_in_view() and visible_balls(obs) and env.cue_room_offset() == 3 * side
         while env.phase == "cue":
             env.step(1)
         assert env.phase == "delay" and not env.cue_in_view()
