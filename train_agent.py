@@ -159,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
                         help="env constructor argument (repeatable), e.g. delay=100; with --eval, "
                              "replaces the run's (the agent on another delay)")
+    parser.add_argument("--curriculum-env-option", action="append", metavar="KEY=VALUE",
+                        help="(repeatable) " + field_docs()["curriculum_env_options"].replace("%", "%%"))
     docs = field_docs()
     defaults = TrainConfig()
     for name, section in field_owners().items():
@@ -203,6 +205,10 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     core_options = key_values(args.core_option, "--core-option")
     env_options = key_values(args.env_option, "--env-option")
     requested = requested.with_options(env=env_options, core=core_options)
+    stage_options = key_values(args.curriculum_env_option, "--curriculum-env-option")
+    if stage_options:
+        requested = requested.with_overrides(
+            {"curriculum_env_options": {**requested.env.curriculum_env_options, **stage_options}})
     for name, what in (("recognition_cost", "trains the view-match scores"),
                        ("novelty_bonus", "counts the view-match elements")):
         if overrides.get(name, 0) > 0 and not requested.core.view_match:
@@ -215,7 +221,7 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     saved = load_run_config(logdir / "config.yaml")
     owners = field_owners()
     explicit = set(overrides) | ({"core_options"} if core_options else set()) | (
-        {"env_options"} if env_options else set())
+        {"env_options"} if env_options else set()) | ({"curriculum_env_options"} if stage_options else set())
     if args.config:
         explicit |= set(owners)  # a preset states every field
     changed = {k for k in explicit - RESUMABLE_CHANGES
@@ -330,8 +336,10 @@ def train(config: TrainConfig, resume: bool) -> int:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(run.init_seed)
                 model = build_model(config, probe)
-        probe.close()
         curriculum = make_curriculum(config)
+        if curriculum.delays and curriculum.stage_options:  # a bad stage option is one line now
+            check_stage_env(config, curriculum, probe)
+        probe.close()
         if run.init_from and not resume:  # before anything is written: a misfit is one line
             weights, source, skipped = load_weights(run.init_from)
             warn_skipped(skipped, source)
@@ -354,6 +362,21 @@ def train(config: TrainConfig, resume: bool) -> int:
         return _train(config, resume, model, device, curriculum)
 
 
+def check_stage_env(config: TrainConfig, curriculum: DelayCurriculum, task_env) -> None:
+    """The env of the curriculum's stages (with their ``curriculum_env_options``) can be made and has
+    the task's observations and actions (one network serves both); else ``ValueError``, one line."""
+    e = config.env
+    stage_env = make_vector_env(e.env, 1, config.run.seed, backend=e.env_backend,
+                                **curriculum.env_options(e.env_options))
+    same = (stage_env.single_observation_space == task_env.single_observation_space
+            and stage_env.single_action_space == task_env.single_action_space)
+    stage_env.close()
+    if not same:
+        options = ", ".join(f"{k}={v}" for k, v in curriculum.stage_options.items())
+        raise ValueError(f"curriculum_env_options {options} change the env's observations or actions; the "
+                         "stages must have the task's")
+
+
 def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     """The run's delay curriculum (no stages where ``delay_curriculum`` is empty or the env has no
     delay; the latter is said on stdout)."""
@@ -362,7 +385,8 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
     if e.delay_curriculum and delay is None:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
     return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success, window=RunLogger.WINDOW,
-                           min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths)
+                           min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths,
+                           stage_options=e.curriculum_env_options)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,

@@ -21,11 +21,13 @@ class DelayCurriculum:
     is passed; ``advance(frames)`` moves on.
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
     run continues at its stage. ``unroll_lengths`` (empty: the run's; one: for every stage; else
-    one per entry of ``delays``) are the unroll lengths of the stages before the task.
+    one per entry of ``delays``) are the unroll lengths of the stages before the task;
+    ``stage_options`` env options of theirs on top of the task's (the task keeps its own).
     """
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
-                 min_frames: int = 0, unroll_lengths: list[int] | None = None):
+                 min_frames: int = 0, unroll_lengths: list[int] | None = None,
+                 stage_options: dict | None = None):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
         unroll_lengths = list(unroll_lengths or []) if delays else []
         if len(unroll_lengths) == 1:
@@ -36,6 +38,7 @@ class DelayCurriculum:
         self._unroll_of = dict(zip(delays, unroll_lengths, strict=False))
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
         self.min_frames = min_frames
+        self.stage_options = dict(stage_options or {})
         self.stage, self.stage_start = 0, 0
 
     @property
@@ -54,11 +57,11 @@ class DelayCurriculum:
         return task_unroll_length if self.final else self._unroll_of.get(self.delay, task_unroll_length)
 
     def env_options(self, options: dict) -> dict:
-        """The env options of the current stage: the task's, with ``delay`` replaced (and a
-        ``min_delay`` above it lowered to it) before the final stage."""
+        """The env options of the current stage: the task's, before the final stage with
+        ``stage_options`` on top and ``delay`` replaced (a ``min_delay`` above it lowered to it)."""
         if self.final:
             return dict(options)
-        staged = {**options, "delay": self.delay}
+        staged = {**options, **self.stage_options, "delay": self.delay}
         if staged.get("min_delay") is not None and staged["min_delay"] > self.delay:
             staged["min_delay"] = self.delay
         return staged
@@ -83,8 +86,10 @@ class DelayCurriculum:
         unroll = (f"; unrolls of {lengths[0]} before delay {self.task_delay}" if len(lengths) == 1 else
                   "; unrolls of " + ", ".join(f"{self._unroll_of[d]} at delay {d}" for d in self.delays)
                   if lengths else "")
+        options = ("; stages with " + ", ".join(f"{k}={v}" for k, v in self.stage_options.items())
+                   if self.stage_options else "")
         return (f"delay curriculum: delays {stages}, moving on at a success rate of {self.threshold:g} "
-                f"over {self.window} episodes{hold}{unroll}")
+                f"over {self.window} episodes{hold}{unroll}{options}")
 
     def state_dict(self) -> dict:
         return {"stage": self.stage, "stage_start": self.stage_start}

@@ -120,6 +120,11 @@ class EnvConfig:
     """delay_curriculum: the unroll length of the stages before the task, one per listed delay, or
     one for all (empty: unroll_length). A short delay needs no long unroll, and learns in fewer
     frames with a shorter one (docs/AGENTS.md)."""
+    curriculum_env_options: dict = field(default_factory=dict)
+    """delay_curriculum: env options of the stages before the task, on top of env_options (the task
+    keeps its own), e.g. cue_steps=20 for Active Visual Match: a longer cue phase to learn to look
+    both ways in. Not delay or min_delay, which the stages set; the stages' observations and
+    actions must be the task's."""
 
     def __post_init__(self):
         _check(isinstance(self.env, str) and bool(self.env), f"env must be an id, got {self.env!r}")
@@ -145,6 +150,11 @@ class EnvConfig:
         _check(not delays or len(unrolls) in (0, 1, len(delays)),  # without stages they go unused
                f"curriculum_unroll_lengths must give one length, or one per delay of delay_curriculum "
                f"({len(delays)}), got {len(unrolls)}")
+        staged = self.curriculum_env_options
+        _check(isinstance(staged, dict), f"curriculum_env_options must be a mapping, got {staged!r}")
+        _check(not {"delay", "min_delay"} & set(staged),
+               f"curriculum_env_options cannot set {', '.join(sorted({'delay', 'min_delay'} & set(staged)))}: "
+               "the stages set the delay (delay_curriculum)")
 
 
 @dataclass
@@ -434,15 +444,19 @@ def field_owners() -> dict[str, str]:
     return {f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
 
 
+#: The mapping fields and the repeatable ``KEY=VALUE`` flag of ``train_agent.py`` that sets each.
+OPTION_FLAGS = {"env_options": "--env-option", "core_options": "--core-option",
+                "curriculum_env_options": "--curriculum-env-option"}
+
+
 def as_flags(fields: dict[str, Any]) -> list[str]:
     """The ``train_agent.py`` flags that set ``fields``: ``{"input_norm": False, "env_options":
     {"delay": 15}}`` -> ``["--input-norm", "False", "--env-option", "delay=15"]``."""
     flags = []
     for key, value in fields.items():
-        if key in ("env_options", "core_options"):
-            flag = "--env-option" if key == "env_options" else "--core-option"
+        if key in OPTION_FLAGS:
             for k, v in value.items():
-                flags += [flag, f"{k}={v}"]
+                flags += [OPTION_FLAGS[key], f"{k}={v}"]
         elif isinstance(value, list):
             flags += [f"--{key.replace('_', '-')}", ",".join(map(str, value))]
         else:

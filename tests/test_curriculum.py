@@ -24,6 +24,15 @@ def test_stages_are_the_shorter_delays_then_the_task():
     assert DelayCurriculum([], task_delay=250, threshold=0.9).final
 
 
+def test_stage_options_go_on_top_of_the_tasks_before_the_task_only():
+    curriculum = DelayCurriculum([15], task_delay=60, threshold=0.9, stage_options={"cue_steps": 20})
+    assert curriculum.env_options({"delay": 60, "cue_steps": 12, "num_pads": 3}) == {
+        "delay": 15, "cue_steps": 20, "num_pads": 3}
+    assert "stages with cue_steps=20" in curriculum.describe()
+    curriculum.advance(frames=1000)
+    assert curriculum.env_options({"delay": 60, "cue_steps": 12}) == {"delay": 60, "cue_steps": 12}
+
+
 def test_a_stage_passes_on_a_full_window_at_the_threshold():
     curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4)
     assert not curriculum.passed(1.0, episodes=3, frames=10)  # the window is not full yet
@@ -108,6 +117,24 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
     assert per_delay.unroll_length(300) == 80  # delay 15's
     per_delay.advance(frames=10)
     assert per_delay.unroll_length(300) == 300  # the task's: the run's own
+
+
+def test_stage_env_options_from_the_command_line(tmp_path):
+    """--curriculum-env-option reaches the stages (noise on the blank steps there) and config.yaml; an
+    option that changes what the network sees, or one the stages set, is one line before anything is
+    written."""
+    logdir = tmp_path / "run"
+    result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--curriculum-env-option",
+                 "noise=true", "--total-frames", "2560", "--logdir", str(logdir))
+    assert "stages with noise=True; training at delay 1" in result.stdout and "now delay 6" in result.stdout
+    assert "curriculum_env_options:\n    noise: true" in (logdir / "config.yaml").read_text()
+    for option, message in (("num_cues=2", "curriculum_env_options num_cues=2 change the env's observations "
+                                           "or actions; the stages must have the task's"),
+                            ("delay=3", "curriculum_env_options cannot set delay")):
+        refused = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-env-option", option,
+                      "--logdir", str(tmp_path / option), check=False)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and message in refused.stderr
+        assert not (tmp_path / option).exists()
 
 
 def test_a_preset_with_stages_can_turn_them_off():
