@@ -20,7 +20,8 @@ to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by d
     delay curriculum never reached the task),
     success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
     verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
-    the budget; with a delay curriculum the stages' frames count 0), task_from (the frame of the first
+    the budget; with a delay curriculum the stages' frames count 0; both of the success curve where
+    there is one, else of the return's: suite_stats.scored_curve), task_from (the frame of the first
     window at the task where a delay curriculum trained stages first, 0 without stages, null if the
     stages never passed: the curves are the task's own), wall_s (this invocation's
     training time), resumed_from (frames the cell resumed from, 0 for a fresh start),
@@ -283,6 +284,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
     if code != 0:
         return f"failed (exit {code}, see {log})", None
     curve, success = read_curve(logdir), read_curve(logdir, "charts/success_rate_100")
+    scored = suite_stats.scored_curve({"curve": curve, "success_curve": success})
     spec = cell.spec
     task_from = task_start(logdir)
     record = {
@@ -292,8 +294,9 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         "total_frames": spec["total_frames"], "threshold": spec["threshold"], "curve": curve,
         "final_return": suite_stats.final_value(curve) if curve else None,  # None: never at the task
         "success_curve": success, "final_success": suite_stats.final_value(success) if success else None,
-        "frames_to_threshold": suite_stats.frames_to_threshold(curve, spec["threshold"]),
-        "auc": suite_stats.area_under_curve(curve, spec["total_frames"], task_from), "task_from": task_from,
+        "frames_to_threshold": suite_stats.frames_to_threshold(scored, spec["threshold"]),
+        "auc": suite_stats.area_under_curve(scored, spec["total_frames"], task_from),
+        "task_from": task_from,
         "wall_s": round(time.monotonic() - start, 1), "resumed_from": resumed_from,
         "gates": read_gates(logdir),
     }
@@ -308,9 +311,14 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
 WAKE_S = 0.5
 
 
-def final_words(final_return: float | None) -> str:
-    """A finished cell's ending for its status line (``final_return`` None: never at the task)."""
-    return " never left the curriculum's stages" if final_return is None else f" final {final_return:.3f}"
+def final_words(record: dict) -> str:
+    """A finished cell's ending for its status line: its final success rate where the task gives
+    verdicts, else its final return (``final_return`` None: never at the task)."""
+    if record["final_return"] is None:
+        return " never left the curriculum's stages"
+    if record.get("final_success") is not None:
+        return f" final success {record['final_success']:.3f}"
+    return f" final return {record['final_return']:.3f}"
 
 
 def _interrupt(_signum, _frame):
@@ -346,7 +354,7 @@ def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_
             status, record = "interrupted (checkpoint saved)", None
         finally:
             running.pop(index, None)
-        final = "" if record is None else final_words(record["final_return"])
+        final = "" if record is None else final_words(record)
         elapsed = time.monotonic() - start
         print(f"[{index + 1}/{total} {elapsed / 60:5.1f} min] {cell.task} {cell.core} seed {cell.seed}: "
               f"{status}{final}", flush=True)

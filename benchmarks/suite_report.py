@@ -40,22 +40,22 @@ def _frames(value) -> str:
 
 
 def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
-    """One row per core; a final success rate column where the task's runs report verdicts."""
+    """One row per core, judged by the success rate where the task's runs report verdicts (else the
+    return: ``suite_stats.scored_curve``)."""
     verdicts = any(r.get("success_curve") for r in runs)
-    lines = [f"| core | seeds | final return | reached {spec['threshold']} | frames to {spec['threshold']} "
-             "(median of those that reached it) | area under the curve |"
-             + (" final success rate |" if verdicts else ""),
-             "|---|---:|---:|---:|---:|---:|" + ("---:|" if verdicts else "")]
+    final = "final success rate" if verdicts else "final return"
+    lines = [f"| core | seeds | {final} | reached {spec['threshold']} | frames to {spec['threshold']} "
+             "(median of those that reached it) | area under the curve |",
+             "|---|---:|---:|---:|---:|---:|"]
     for core in cores:
         mine = [r for r in runs if r["core"] == core]
         if not mine:
-            lines.append(f"| {core} | 0 | not run | | | |" + (" |" if verdicts else ""))
+            lines.append(f"| {core} | 0 | not run | | | |")
             continue
         s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
-        success = "" if not verdicts else f" {'-' if s['success'] is None else _pm(s['success'])} |"
         stuck = f" ({s['stages_only']} never left the curriculum's stages)" if s["stages_only"] else ""
         lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])}{stuck} | {s['reached']}/{s['seeds']} | "
-                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |{success}")
+                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |")
     return lines
 
 
@@ -102,7 +102,7 @@ def _save(fig, path: Path) -> None:
 def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[str]) -> None:
     fig, ax = _pyplot().subplots(figsize=(6, 3.6))
     for core in cores:
-        curves = [r["curve"] for r in runs if r["core"] == core and r["curve"]]
+        curves = [suite_stats.scored_curve(r) for r in runs if r["core"] == core and r["curve"]]
         if not curves:
             continue
         grid, seeds = suite_stats.curves_on_grid(curves, spec["total_frames"])
@@ -110,7 +110,8 @@ def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[s
         for seed in seeds:  # each seed's own curve: a band over 3 seeds would leave the possible range
             ax.plot(grid, seed, color=line.get_color(), lw=0.6, alpha=0.45)
     ax.axhline(spec["threshold"], color="grey", lw=0.8, ls="--")
-    ax.set(title=task, xlabel="frames", ylabel="mean return (last 100 episodes)")
+    score = "success rate" if any(r.get("success_curve") for r in runs) else "mean return"
+    ax.set(title=task, xlabel="frames", ylabel=f"{score} (last 100 episodes)")
     ax.legend(fontsize=7)
     _save(fig, path)
 
@@ -186,13 +187,15 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
            f"Runs: `python benchmarks/memory_suite.py {suite_name}`; this section: `{command}`. "
            f"{len(runs)} of {expected} runs finished. Machine: {'; '.join(machines) or '-'}. "
            f"Raw per-run results: `{rel(results / suite_name)}/` (format in `benchmarks/memory_suite.py`). "
-           "Final return is the mean return of the last 100 training episodes at the end of the budget; "
-           "brackets hold a 95% percentile-bootstrap interval of the mean over seeds (it stays inside the "
+           "Each run is judged by the success rate of its last 100 training episodes where the task gives "
+           "a verdict (visual match's return also counts its apples), else by their mean return; the final "
+           "value is that at the end of the budget; brackets hold a 95% percentile-bootstrap interval of "
+           "the mean over seeds (it stays inside the "
            "range of the seeds' values; with 3 seeds it is narrow, so the plots draw each seed's curve, "
            "thin, beside the mean); the area under the curve is the curve's mean over the budget. Where a "
            "preset's delay curriculum trains shorter delays first, the curves are the task's own, from its "
            "first window; the stages' frames count 0 in the area and a run that never left them counts 0 "
-           "(the final return is then over the seeds that reached the task).", ""]
+           "(the final value is then over the seeds that reached the task).", ""]
     if suite.get("claims"):
         out += ["### Claims", "",
                 "Generated from the result files: for each claim, does the first core learn faster than "
@@ -205,10 +208,11 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
         options = spec.get("options") or {}
+        score = "success rate" if any(r.get("success_curve") for r in mine) else "return"
         out += [f"### {task}", "",
                 (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
                 + f"{' with ' + json.dumps(options) if options else ''}, "
-                f"{spec['total_frames']:,} frames per run, solved at a return of {spec['threshold']}."
+                f"{spec['total_frames']:,} frames per run, solved at a {score} of {spec['threshold']}."
                 + core_flags_note(suite), ""]
         out += task_table(task, spec, mine, cores)
         if mine:

@@ -65,21 +65,29 @@ def curves_on_grid(curves, total_frames: int, points: int = 100) -> tuple[np.nda
     return grid, np.stack([np.interp(grid, [f for f, _ in c], [v for _, v in c]) for c in curves])
 
 
+def scored_curve(run: dict) -> list:
+    """The curve a run is judged by: its success rate where the task gives verdicts (visual match's
+    return also counts the apples of its delay phase, so a return of 0.9 says nothing of the
+    recall), else its mean return."""
+    return run.get("success_curve") or run["curve"]
+
+
 def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dict:
-    """One core on one task over seeds: ``final`` (``bootstrap_interval``: mean, low, high, over the
-    seeds that reached the task; all ``nan`` if none did), ``auc`` (the same over every seed; a run's
+    """One core on one task over seeds, each run judged by its ``scored_curve``: ``final``
+    (``bootstrap_interval``: mean, low, high, over the seeds that reached the task; all ``nan`` if
+    none did), ``auc`` (the same over every seed; a run's
     ``task_from`` counts its curriculum's stages as 0, ``area_under_curve``), ``reached`` (seeds that
     reached the threshold), ``stages_only`` (seeds whose delay curriculum never reached the task:
     ``task_from`` None), ``frames_to_threshold`` (median over the seeds that reached it, or
     ``None``), ``success`` (the interval of the final success rates of the seeds that reached the
     task, or ``None`` unless each of them has a ``success_curve``)."""
     at_task = [r for r in runs if r["curve"]]
-    reached = [f for f in (frames_to_threshold(r["curve"], threshold) for r in at_task) if f is not None]
+    reached = [f for f in (frames_to_threshold(scored_curve(r), threshold) for r in at_task) if f is not None]
     nothing = (math.nan, math.nan, math.nan)
     return {
         "seeds": len(runs),
-        "final": bootstrap_interval([final_value(r["curve"]) for r in at_task]) if at_task else nothing,
-        "auc": bootstrap_interval([area_under_curve(r["curve"], total_frames, r.get("task_from", 0))
+        "final": bootstrap_interval([final_value(scored_curve(r)) for r in at_task]) if at_task else nothing,
+        "auc": bootstrap_interval([area_under_curve(scored_curve(r), total_frames, r.get("task_from", 0))
                                    for r in runs]),
         "reached": len(reached),
         "stages_only": len(runs) - len(at_task),

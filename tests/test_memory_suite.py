@@ -57,7 +57,7 @@ def test_with_a_curriculum_the_stages_count_zero_and_a_run_that_never_left_them_
 
 
 def test_a_seed_stuck_in_the_stages_fails_the_summary_without_spoiling_the_final_return():
-    runs = [{"curve": [[500, 1.0], [1000, 1.0]], "task_from": 500, "success_curve": [[1000, 1.0]]},
+    runs = [{"curve": [[500, 1.0], [1000, 1.0]], "task_from": 500, "success_curve": [[500, 1.0], [1000, 1.0]]},
             {"curve": [], "task_from": None, "success_curve": []}]
     s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=1000)
     assert s["stages_only"] == 1 and s["reached"] == 1
@@ -91,8 +91,9 @@ def test_a_running_cells_progress_names_its_frames_stage_and_latest_window(tmp_p
 
 
 def test_a_cell_that_never_reached_the_task_says_so_in_its_line():
-    assert memory_suite.final_words(None) == " never left the curriculum's stages"
-    assert memory_suite.final_words(0.25) == " final 0.250"
+    assert memory_suite.final_words({"final_return": None}) == " never left the curriculum's stages"
+    assert memory_suite.final_words({"final_return": 0.25, "final_success": None}) == " final return 0.250"
+    assert memory_suite.final_words({"final_return": 2.5, "final_success": 0.97}) == " final success 0.970"
 
 
 def test_curves_on_one_grid():
@@ -113,6 +114,20 @@ def test_summary_of_runs():
     with_verdicts = [{**run, "success_curve": [[100, value]]}
                      for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
     assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["success"][0] == pytest.approx(0.5)
+
+
+def test_a_task_with_verdicts_is_judged_by_its_success_rate_not_its_return():
+    """Visual match's return counts apples too: a run whose return passed 0.9 from its first window
+    while its recall was at chance has not reached 0.9."""
+    runs = [{"curve": [[0, 1.3], [100, 2.5]], "success_curve": [[0, 0.3], [50, 0.95], [100, 1.0]]},
+            {"curve": [[0, 1.2], [100, 2.4]], "success_curve": [[0, 0.3], [100, 0.4]]}]
+    s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=100)
+    assert s["reached"] == 1 and s["frames_to_threshold"] == 50.0
+    assert s["final"][0] == pytest.approx(0.7) and s["success"][0] == pytest.approx(0.7)
+    assert s["auc"][0] == pytest.approx(suite_stats.area_under_curve(runs[0]["success_curve"], 100) / 2
+                                        + suite_stats.area_under_curve(runs[1]["success_curve"], 100) / 2)
+    no_verdicts = [{"curve": run["curve"]} for run in runs]
+    assert suite_stats.summarize_runs(no_verdicts, 0.9, 100)["reached"] == 2  # the return it is
 
 
 def _runs(core, task, aucs_as_levels, reached=True):
