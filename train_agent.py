@@ -386,7 +386,7 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
     return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success, window=RunLogger.WINDOW,
                            min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths,
-                           stage_options=e.curriculum_env_options)
+                           stage_options=e.curriculum_env_options, hold=e.curriculum_hold)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,

@@ -4,8 +4,8 @@ Forming a memory at a long delay from scratch is what fails (docs/AGENTS.md: Pas
 delay 250 stayed at chance for 10M frames), while a memory formed at a shorter delay carries over
 (the delay-60 agents held at 250 zero-shot). ``DelayCurriculum`` runs the stages in one training
 run: each stage is the task with a shorter ``delay`` env option, and training moves on once the
-success rate of the stage's last ``window`` episodes reaches a threshold (after at least
-``min_frames`` of training at the stage, if given). The trainer rebuilds its actors' envs at each
+success rate of the stage's last ``window`` episodes has reached a threshold at ``hold`` updates in
+a row (after at least ``min_frames`` of training at the stage, if given). The trainer rebuilds its actors' envs at each
 move; the network, optimiser and schedule go on.
 """
 
@@ -27,7 +27,7 @@ class DelayCurriculum:
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
                  min_frames: int = 0, unroll_lengths: list[int] | None = None,
-                 stage_options: dict | None = None):
+                 stage_options: dict | None = None, hold: int = 1):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
         unroll_lengths = list(unroll_lengths or []) if delays else []
         if len(unroll_lengths) == 1:
@@ -39,6 +39,7 @@ class DelayCurriculum:
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
         self.min_frames = min_frames
         self.stage_options = dict(stage_options or {})
+        self.hold, self._streak = hold, 0
         self.stage, self.stage_start = 0, 0
 
     @property
@@ -67,21 +68,25 @@ class DelayCurriculum:
         return staged
 
     def passed(self, score: float | None, episodes: int, frames: int) -> bool:
-        """True once ``score`` over a full window of ``episodes`` (at least ``window``) of the
-        current stage reaches the threshold and the stage has trained ``min_frames`` (``frames``:
-        the run's count). Never on the final stage."""
-        return (not self.final and score is not None and episodes >= self.window
-                and score >= self.threshold and frames - self.stage_start >= self.min_frames)
+        """Called once per update. True once ``score`` over a full window of ``episodes`` (at least
+        ``window``) of the current stage has reached the threshold at ``hold`` calls in a row and
+        the stage has trained ``min_frames`` (``frames``: the run's count). Never on the final stage."""
+        if self.final:
+            return False
+        at = score is not None and episodes >= self.window and score >= self.threshold
+        self._streak = self._streak + 1 if at else 0
+        return self._streak >= self.hold and frames - self.stage_start >= self.min_frames
 
     def advance(self, frames: int) -> None:
-        self.stage, self.stage_start = self.stage + 1, frames
+        self.stage, self.stage_start, self._streak = self.stage + 1, frames, 0
 
     def describe(self) -> str:
         """One line for the log: the stages and the rule."""
         if not self.delays:
             return ""
         stages = ", ".join(map(str, self.delays + [self.task_delay]))
-        hold = f" after at least {self.min_frames:,} frames" if self.min_frames else ""
+        held = f" at {self.hold} updates in a row" if self.hold > 1 else ""
+        hold = held + (f" after at least {self.min_frames:,} frames" if self.min_frames else "")
         lengths = sorted({self._unroll_of[d] for d in self.delays}) if self._unroll_of else []
         unroll = (f"; unrolls of {lengths[0]} before delay {self.task_delay}" if len(lengths) == 1 else
                   "; unrolls of " + ", ".join(f"{self._unroll_of[d]} at delay {d}" for d in self.delays)

@@ -113,6 +113,11 @@ class EnvConfig:
     curriculum_success: float = 0.9
     """delay_curriculum: the success rate (or, for tasks without a verdict, mean return) of the
     last 100 episodes at a stage's delay that moves training on to the next."""
+    curriculum_hold: int = 3
+    """delay_curriculum: updates in a row whose window is at or above curriculum_success before a
+    stage passes (1: the first such window). Since 2026-12-05 (before, 1): where an update's batch
+    holds more episodes than the window, each window is one policy's, and a one-sided Active Visual
+    Match agent at 0.65 passed delay 15 on a single window of 0.91, twice (docs/AGENTS.md)."""
     curriculum_min_frames: int = 0
     """delay_curriculum: frames each stage trains at least before it may move on (0: it moves on as
     soon as it succeeds; a memory carried from a shorter delay often passes the next at once)."""
@@ -141,6 +146,9 @@ class EnvConfig:
         success = self.curriculum_success
         _check(isinstance(success, (int, float)) and not isinstance(success, bool) and 0.0 < success <= 1.0,
                f"curriculum_success must be in (0, 1], got {success!r}")
+        _check(isinstance(self.curriculum_hold, int) and not isinstance(self.curriculum_hold, bool)
+               and self.curriculum_hold >= 1,
+               f"curriculum_hold must be an integer >= 1, got {self.curriculum_hold!r}")
         _check(isinstance(self.curriculum_min_frames, int) and self.curriculum_min_frames >= 0,
                f"curriculum_min_frames must be an integer >= 0, got {self.curriculum_min_frames!r}")
         unrolls = self.curriculum_unroll_lengths

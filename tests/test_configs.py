@@ -54,6 +54,7 @@ def test_field_names_are_unique_and_documented():
         ({"delay_curriculum": [60, 15]}, r"delay_curriculum must increase, got \[60, 15\]"),
         ({"curriculum_success": 0}, r"curriculum_success must be in \(0, 1\], got 0"),
         ({"curriculum_min_frames": -1}, "curriculum_min_frames must be an integer >= 0, got -1"),
+        ({"curriculum_hold": 0}, "curriculum_hold must be an integer >= 1, got 0"),
         ({"curriculum_unroll_lengths": [-8]}, "curriculum_unroll_lengths must be a list of positive integers"),
         ({"curriculum_env_options": [1]}, "curriculum_env_options must be a mapping, got list"),
         ({"curriculum_env_options": {"min_delay": 5, "cue_steps": 20}},

@@ -43,6 +43,16 @@ def test_a_stage_passes_on_a_full_window_at_the_threshold():
     assert not curriculum.passed(1.0, episodes=100, frames=50)  # the final stage: nothing to pass
 
 
+def test_a_stage_passes_only_after_holding_the_threshold_for_hold_updates_in_a_row():
+    curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4, hold=3)
+    scores = [0.9, 0.9, 0.5, 0.9, 0.9]  # one update's window below the threshold starts the count again
+    assert not any(curriculum.passed(score, episodes=4, frames=10 * i) for i, score in enumerate(scores))
+    assert curriculum.passed(0.85, episodes=4, frames=60)  # the third in a row
+    assert "at 3 updates in a row" in curriculum.describe()
+    curriculum.advance(frames=60)
+    assert not curriculum.passed(0.9, episodes=4, frames=70)  # the final stage never passes
+
+
 def test_a_stage_trains_its_minimum_frames_before_it_passes():
     curriculum = DelayCurriculum([5, 8], task_delay=10, threshold=0.5, window=2, min_frames=100)
     assert not curriculum.passed(1.0, episodes=2, frames=99)
@@ -72,7 +82,7 @@ def test_env_delay_reads_the_envs_own():
 
 
 FAST = ["--env", "CueRecall-v0", "--env-option", "delay=6", "--num-envs", "16", "--unroll-length", "80",
-        "--hidden-size", "16", "--torso-size", "16", "--threads", "1"]
+        "--hidden-size", "16", "--torso-size", "16", "--threads", "1", "--curriculum-hold", "1"]
 
 
 @pytest.mark.parametrize("runtime", ["sync", "async"])
