@@ -159,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-option", action="append", metavar="KEY=VALUE",
                         help="env constructor argument (repeatable), e.g. delay=100; with --eval, "
                              "replaces the run's (the agent on another delay)")
-    parser.add_argument("--curriculum-env-option", action="append", metavar="KEY=VALUE",
-                        help="(repeatable) " + field_docs()["curriculum_env_options"].replace("%", "%%"))
     docs = field_docs()
+    parser.add_argument("--curriculum-env-option", action="append", metavar="KEY=VALUE",
+                        help="(repeatable) " + docs["curriculum_env_options"].replace("%", "%%"))
     defaults = TrainConfig()
     for name, section in field_owners().items():
         default = getattr(getattr(defaults, section), name)
@@ -189,6 +189,9 @@ def parse_args(argv: list[str]):
                                           ("--greedy", args.greedy)) if value]
         if given:
             raise UsageError(f"{given[0]} is an evaluation flag: add --eval (and --logdir of the run)")
+    elif args.curriculum_env_option:
+        raise UsageError("--curriculum-env-option is a training flag; --env-option plays the run's agent on "
+                         "another variant of its task")
     overrides = {k: v for k, v in vars(args).items() if k in field_owners()}
     return args, overrides
 
@@ -337,9 +340,14 @@ def train(config: TrainConfig, resume: bool) -> int:
                 torch.manual_seed(run.init_seed)
                 model = build_model(config, probe)
         curriculum = make_curriculum(config)
-        if curriculum.delays and curriculum.stage_options:  # a bad stage option is one line now
-            check_stage_env(config, curriculum, probe)
-        probe.close()
+        try:
+            if curriculum.delays and curriculum.stage_options:  # a bad stage option is one line now
+                check_stage_env(config, curriculum, probe)
+        finally:
+            probe.close()
+        if config.env.curriculum_env_options and not curriculum.delays:
+            print("curriculum_env_options: no curriculum stage to apply them to; the task keeps its own "
+                  "env options")
         if run.init_from and not resume:  # before anything is written: a misfit is one line
             weights, source, skipped = load_weights(run.init_from)
             warn_skipped(skipped, source)
@@ -363,18 +371,25 @@ def train(config: TrainConfig, resume: bool) -> int:
 
 
 def check_stage_env(config: TrainConfig, curriculum: DelayCurriculum, task_env) -> None:
-    """The env of the curriculum's stages (with their ``curriculum_env_options``) can be made and has
-    the task's observations and actions (one network serves both); else ``ValueError``, one line."""
+    """The env of each of the curriculum's stages (with ``curriculum_env_options``) can be made and
+    has the task's observations and actions (one network serves them all); else ``ValueError``, one
+    line naming the stage options."""
     e = config.env
-    stage_env = make_vector_env(e.env, 1, config.run.seed, backend=e.env_backend,
-                                **curriculum.env_options(e.env_options))
-    same = (stage_env.single_observation_space == task_env.single_observation_space
-            and stage_env.single_action_space == task_env.single_action_space)
-    stage_env.close()
-    if not same:
-        options = ", ".join(f"{k}={v}" for k, v in curriculum.stage_options.items())
-        raise ValueError(f"curriculum_env_options {options} change the env's observations or actions; the "
-                         "stages must have the task's")
+    options = ", ".join(f"{k}={v}" for k, v in curriculum.stage_options.items())
+    for delay in curriculum.delays:
+        staged = DelayCurriculum([delay], curriculum.task_delay, curriculum.threshold,
+                                 stage_options=curriculum.stage_options)
+        try:
+            stage_env = make_vector_env(e.env, 1, config.run.seed, backend=e.env_backend,
+                                        **staged.env_options(e.env_options))
+        except ValueError as error:
+            raise ValueError(f"curriculum_env_options {options}, at delay {delay}: {error}") from None
+        same = (stage_env.single_observation_space == task_env.single_observation_space
+                and stage_env.single_action_space == task_env.single_action_space)
+        stage_env.close()
+        if not same:
+            raise ValueError(f"curriculum_env_options {options} change the env's observations or actions; "
+                             "the stages must have the task's")
 
 
 def make_curriculum(config: TrainConfig) -> DelayCurriculum:
@@ -509,7 +524,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             episodes = runtime.pop_episodes()
             logger.episodes(episodes, progress.frames)
             score, count = logger.window()
-            if curriculum.passed(score, count, progress.frames):
+            if curriculum.passed(score, count, progress.frames, len(episodes)):
                 print(f"delay curriculum: {logger.window_name} {score:.2f} over the last "
                       f"{count} episodes at delay {curriculum.delay} "
                       f"({progress.frames:,} frames); ", end="")

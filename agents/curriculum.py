@@ -4,9 +4,9 @@ Forming a memory at a long delay from scratch is what fails (docs/AGENTS.md: Pas
 delay 250 stayed at chance for 10M frames), while a memory formed at a shorter delay carries over
 (the delay-60 agents held at 250 zero-shot). ``DelayCurriculum`` runs the stages in one training
 run: each stage is the task with a shorter ``delay`` env option, and training moves on once the
-success rate of the stage's last ``window`` episodes has reached a threshold at ``hold`` updates in
-a row (after at least ``min_frames`` of training at the stage, if given). The trainer rebuilds its actors' envs at each
-move; the network, optimiser and schedule go on.
+success rate of the stage's last ``window`` episodes has held a threshold over ``hold`` windows of
+episodes in a row (after at least ``min_frames`` of training at the stage, if given). The trainer
+rebuilds its actors' envs at each move; the network, optimiser and schedule go on.
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ from __future__ import annotations
 class DelayCurriculum:
     """Stages ``[d for d in delays if d < task_delay]``, then the task itself (its own env options).
 
-    ``passed(score, episodes, frames)`` takes the current stage's score over its last ``episodes``
-    episodes (the run logger's window, whose size ``window`` must match: success rate, or mean
-    return where the task gives no verdict) and the run's frame count, and says whether the stage
-    is passed; ``advance(frames)`` moves on.
+    ``passed(score, episodes, frames, new_episodes)`` takes, once per update, the current stage's
+    score over its last ``episodes`` episodes (the run logger's window, whose size ``window`` must
+    match: success rate, or mean return where the task gives no verdict), the run's frame count and
+    how many episodes ended in the update, and says whether the stage is passed; ``advance(frames)``
+    moves on. ``hold`` windows: the score must have stayed at the threshold at every update while
+    ``hold - 1`` windows' worth of episodes more than the first window ended (a count not saved in
+    checkpoints: a resumed run holds it again).
     ``stage`` and the frame count it began at are saved in checkpoints (``state_dict``) so a resumed
     run continues at its stage. ``unroll_lengths`` (empty: the run's; one: for every stage; else
     one per entry of ``delays``) are the unroll lengths of the stages before the task;
@@ -39,7 +42,8 @@ class DelayCurriculum:
         self.task_delay, self.threshold, self.window = task_delay, threshold, window
         self.min_frames = min_frames
         self.stage_options = dict(stage_options or {})
-        self.hold, self._streak = hold, 0
+        self.hold = hold
+        self._streak: int | None = None  # episodes ended since the window first reached the threshold
         self.stage, self.stage_start = 0, 0
 
     @property
@@ -67,25 +71,32 @@ class DelayCurriculum:
             staged["min_delay"] = self.delay
         return staged
 
-    def passed(self, score: float | None, episodes: int, frames: int) -> bool:
-        """Called once per update. True once ``score`` over a full window of ``episodes`` (at least
-        ``window``) of the current stage has reached the threshold at ``hold`` calls in a row and
-        the stage has trained ``min_frames`` (``frames``: the run's count). Never on the final stage."""
+    def passed(self, score: float | None, episodes: int, frames: int, new_episodes: int = 0) -> bool:
+        """Called once per update (``new_episodes``: episodes that ended in it). True once ``score``
+        over a full window of ``episodes`` (at least ``window``) of the current stage has been at the
+        threshold at every update while ``(hold - 1) * window`` more episodes ended, and the stage
+        has trained ``min_frames`` (``frames``: the run's count). Never on the final stage."""
         if self.final:
             return False
         at = score is not None and episodes >= self.window and score >= self.threshold
-        self._streak = self._streak + 1 if at else 0
-        return self._streak >= self.hold and frames - self.stage_start >= self.min_frames
+        if not at:
+            self._streak = None
+        elif self._streak is None:  # the first window at the threshold: the stretch starts here
+            self._streak = 0
+        else:
+            self._streak += new_episodes
+        held = self._streak is not None and self._streak >= (self.hold - 1) * self.window
+        return held and frames - self.stage_start >= self.min_frames
 
     def advance(self, frames: int) -> None:
-        self.stage, self.stage_start, self._streak = self.stage + 1, frames, 0
+        self.stage, self.stage_start, self._streak = self.stage + 1, frames, None
 
     def describe(self) -> str:
         """One line for the log: the stages and the rule."""
         if not self.delays:
             return ""
         stages = ", ".join(map(str, self.delays + [self.task_delay]))
-        held = f" at {self.hold} updates in a row" if self.hold > 1 else ""
+        held = f" held over {self.hold} windows" if self.hold > 1 else ""
         hold = held + (f" after at least {self.min_frames:,} frames" if self.min_frames else "")
         lengths = sorted({self._unroll_of[d] for d in self.delays}) if self._unroll_of else []
         unroll = (f"; unrolls of {lengths[0]} before delay {self.task_delay}" if len(lengths) == 1 else

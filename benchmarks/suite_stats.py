@@ -1,7 +1,8 @@
 """Aggregation for the memory suite: per-run curve summaries and across-seed (bootstrap) intervals.
 
-A curve is a list of ``(frames, mean_return)`` points in increasing frame order (the trainer's
-``charts/mean_return_100``: the mean return of the last 100 finished episodes).
+A curve is a list of ``(frames, value)`` points in increasing frame order: the trainer's
+``charts/mean_return_100`` (the mean return of the last 100 finished episodes) or
+``charts/success_rate_100``; ``scored_curve`` says which a run is judged by.
 """
 
 from __future__ import annotations

@@ -114,10 +114,11 @@ class EnvConfig:
     """delay_curriculum: the success rate (or, for tasks without a verdict, mean return) of the
     last 100 episodes at a stage's delay that moves training on to the next."""
     curriculum_hold: int = 3
-    """delay_curriculum: updates in a row whose window is at or above curriculum_success before a
-    stage passes (1: the first such window). Since 2026-12-05 (before, 1): where an update's batch
-    holds more episodes than the window, each window is one policy's, and a one-sided Active Visual
-    Match agent at 0.65 passed delay 15 on a single window of 0.91, twice (docs/AGENTS.md)."""
+    """delay_curriculum: a stage passes once its window has stayed at or above curriculum_success
+    while this many windows of episodes ended (1: the first window at it). Since 2026-12-05 (before,
+    1): where an update ends more episodes than a window holds, each window is one update's, and
+    one-sided Active Visual Match agents at 0.65 passed delay 15 on a single window of 0.91-0.92,
+    three times (docs/AGENTS.md)."""
     curriculum_min_frames: int = 0
     """delay_curriculum: frames each stage trains at least before it may move on (0: it moves on as
     soon as it succeeds; a memory carried from a shorter delay often passes the next at once)."""
@@ -554,7 +555,8 @@ def load_config(path: str | Path) -> TrainConfig:
 #: became 128 on 2026-12-05) is here for runs saved before 748954c.
 ADDED_FIELDS = {"observation_gate": False, "input_norm": False, "epochs": 1, "action_value_cost": 0.0,
                 "refine_bias": "neg_forget", "view_match": False, "recognition_cost": 0.0,
-                "policy_query": False, "uniform_policy_start": False, "head_size": 0}
+                "policy_query": False, "uniform_policy_start": False, "head_size": 0,
+                "curriculum_hold": 1}
 
 
 def load_run_config(path: str | Path) -> TrainConfig:

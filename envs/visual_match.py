@@ -106,6 +106,7 @@ class VisualMatchEnv(gym.Env):
         self._phase_steps = 0
         self._direction = 0
         self._cue = 0
+        self._cue_start = 0  # the agent's column when the cue phase began
 
     # -- episode structure -------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -127,9 +128,11 @@ class VisualMatchEnv(gym.Env):
                 end = 1 if self.np_random.integers(2) == 0 else 13
                 self._grid[PAD + end, PAD + 1] = (BALL, cue_colour, 0)
                 self._pos[:] = (PAD + 7, PAD + 1)
+                self._cue_start = int(self._pos[0])
             else:
                 self._grid[PAD + 2, PAD + 1] = (BALL, cue_colour, 0)
                 self._pos[:] = (PAD + 2, PAD + 2)
+                self._cue_start = int(self._pos[0])
         elif phase == DELAY:
             self._grid = self._delay_room.copy()
             self._pos[:] = (PAD + 3, PAD + 3)
@@ -202,7 +205,7 @@ class VisualMatchEnv(gym.Env):
     def cue_room_offset(self) -> int:
         """The agent's column in the cue room relative to where it started there (negative: west of
         it, positive: east). Meaningful during the cue phase only."""
-        return int(self._pos[0]) - PAD - (7 if self.active else 2)
+        return int(self._pos[0]) - self._cue_start
 
     def cue_in_view(self) -> bool:
         """The cue ball is inside the agent's view window now (always False outside the cue phase)."""

@@ -194,5 +194,6 @@ def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with
     assert config.core.refine_bias == "neg_forget"
     assert (config.core.view_match, config.agent.recognition_cost) == (False, 0.0)
     assert config.core.head_size == 0  # linear heads, before head_size existed (748954c)
+    assert config.env.curriculum_hold == 1  # a stage passed on its first window, before 3988d37
     path.write_text(yaml.safe_dump(TrainConfig().to_dict()))  # a run saved today keeps what it says
     assert load_run_config(path) == TrainConfig()

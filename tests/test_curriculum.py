@@ -43,14 +43,18 @@ def test_a_stage_passes_on_a_full_window_at_the_threshold():
     assert not curriculum.passed(1.0, episodes=100, frames=50)  # the final stage: nothing to pass
 
 
-def test_a_stage_passes_only_after_holding_the_threshold_for_hold_updates_in_a_row():
+def test_a_stage_passes_once_its_window_held_the_threshold_over_hold_windows_of_episodes():
+    """hold 3, windows of 4: after the first window at the threshold, 8 more episodes must end with
+    the window never below it; an update that ended no episode adds nothing."""
     curriculum = DelayCurriculum([5], task_delay=10, threshold=0.8, window=4, hold=3)
-    scores = [0.9, 0.9, 0.5, 0.9, 0.9]  # one update's window below the threshold starts the count again
-    assert not any(curriculum.passed(score, episodes=4, frames=10 * i) for i, score in enumerate(scores))
-    assert curriculum.passed(0.85, episodes=4, frames=60)  # the third in a row
-    assert "at 3 updates in a row" in curriculum.describe()
+    updates = [(0.9, 4), (0.9, 4), (0.5, 4),  # below the threshold: the stretch starts again
+               (0.9, 4), (0.9, 0), (0.9, 5)]  # the first window at it, nothing new, 5 episodes
+    assert not any(curriculum.passed(score, episodes=4, frames=10 * i, new_episodes=new)
+                   for i, (score, new) in enumerate(updates))
+    assert curriculum.passed(0.85, episodes=4, frames=60, new_episodes=3)  # 8: two windows more
+    assert "held over 3 windows" in curriculum.describe()
     curriculum.advance(frames=60)
-    assert not curriculum.passed(0.9, episodes=4, frames=70)  # the final stage never passes
+    assert not curriculum.passed(0.9, episodes=4, frames=70, new_episodes=100)  # the task never passes
 
 
 def test_a_stage_trains_its_minimum_frames_before_it_passes():
@@ -130,9 +134,11 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
 
 
 def test_stage_env_options_from_the_command_line(tmp_path):
-    """--curriculum-env-option reaches the stages (noise on the blank steps there) and config.yaml; an
-    option that changes what the network sees, or one the stages set, is one line before anything is
-    written."""
+    """--curriculum-env-option is named in the curriculum's line and kept in config.yaml (that the
+    stages' envs get it is test_stage_options_go_on_top_of_the_tasks_before_the_task_only's); an
+    option that changes what the network sees, one the stages set, or one the env does not take is
+    one line before anything is written; with no stage to apply it to, a note says so; with --eval it
+    is refused."""
     logdir = tmp_path / "run"
     result = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--curriculum-env-option",
                  "noise=true", "--total-frames", "2560", "--logdir", str(logdir))
@@ -140,11 +146,17 @@ def test_stage_env_options_from_the_command_line(tmp_path):
     assert "curriculum_env_options:\n    noise: true" in (logdir / "config.yaml").read_text()
     for option, message in (("num_cues=2", "curriculum_env_options num_cues=2 change the env's observations "
                                            "or actions; the stages must have the task's"),
-                            ("delay=3", "curriculum_env_options cannot set delay")):
+                            ("delay=3", "curriculum_env_options cannot set delay"),
+                            ("bogus=1", "curriculum_env_options bogus=1, at delay 1: bad argument for env")):
         refused = run(*FAST, "--delay-curriculum", "1,3", "--curriculum-env-option", option,
                       "--logdir", str(tmp_path / option), check=False)
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and message in refused.stderr
         assert not (tmp_path / option).exists()
+    unstaged = run(*FAST, "--curriculum-env-option", "noise=true", "--total-frames", "10", "--logdir",
+                   str(tmp_path / "unstaged"))
+    assert "curriculum_env_options: no curriculum stage to apply them to" in unstaged.stdout
+    evaluated = run("--eval", "--logdir", str(logdir), "--curriculum-env-option", "noise=true", check=False)
+    assert evaluated.returncode == 2 and "--curriculum-env-option is a training flag" in evaluated.stderr
 
 
 def test_a_preset_with_stages_can_turn_them_off():
