@@ -207,11 +207,8 @@ def resolve_config(args, overrides: dict) -> tuple[TrainConfig, bool]:
     requested = preset.with_overrides(overrides)
     core_options = key_values(args.core_option, "--core-option")
     env_options = key_values(args.env_option, "--env-option")
-    requested = requested.with_options(env=env_options, core=core_options)
     stage_options = key_values(args.curriculum_env_option, "--curriculum-env-option")
-    if stage_options:
-        requested = requested.with_overrides(
-            {"curriculum_env_options": {**requested.env.curriculum_env_options, **stage_options}})
+    requested = requested.with_options(env=env_options, core=core_options, stages=stage_options)
     for name, what in (("recognition_cost", "trains the view-match scores"),
                        ("novelty_bonus", "counts the view-match elements")):
         if overrides.get(name, 0) > 0 and not requested.core.view_match:

@@ -437,14 +437,18 @@ class TrainConfig:
             data[owners[key]][key] = value
         return TrainConfig.from_dict(data)
 
-    def with_options(self, *, env: dict | None = None, core: dict | None = None) -> TrainConfig:
-        """A copy whose ``env_options`` / ``core_options`` gain ``env`` / ``core`` (a given key
-        replaces the config's), validated: what ``--env-option`` and ``--core-option`` do."""
+    def with_options(self, *, env: dict | None = None, core: dict | None = None,
+                     stages: dict | None = None) -> TrainConfig:
+        """A copy whose ``env_options`` / ``core_options`` / ``curriculum_env_options`` gain ``env`` /
+        ``core`` / ``stages`` (a given key replaces the config's), validated: what ``--env-option``,
+        ``--core-option`` and ``--curriculum-env-option`` do."""
         overrides = {}
         if env:
             overrides["env_options"] = {**self.env.env_options, **env}
         if core:
             overrides["core_options"] = {**self.core.core_options, **core}
+        if stages:
+            overrides["curriculum_env_options"] = {**self.env.curriculum_env_options, **stages}
         return self.with_overrides(overrides) if overrides else self
 
 
