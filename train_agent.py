@@ -59,6 +59,7 @@ from agents.checkpoint import (
     save_checkpoint,
 )
 from agents.curriculum import DelayCurriculum
+from agents.exploration import RepeatExploration
 from agents.learner import Learner, NonFiniteError, learner_settings, make_optimizer
 from agents.networks import ActorCritic
 from agents.rollout import Actor, EpisodePlayer, StopRequested
@@ -436,6 +437,12 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
 
+    exploration = (RepeatExploration(float(a.repeat_exploration), a.repeat_exploration_length)
+                   if a.repeat_exploration > 0 else None)
+    if exploration:
+        print(f"actors: at each step a {exploration.epsilon:g} chance of repeating a random action for "
+              f"1 to {exploration.max_length} steps (--repeat-exploration)")
+
     def start_runtime():
         """Actors on the curriculum's current stage, with fresh episodes (after a resume too). A
         second signal while they start raises ``StopRequested`` (an actor or env that hangs in its
@@ -446,7 +453,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             started = make_runtime(run.runtime, envs, model, curriculum.unroll_length(a.unroll_length),
                                    a.batch_size, training_seed(run.seed, learner.updates),
                                    num_actors=run.num_actors, ray_address=run.ray_address,
-                                   model_factory=model_factory(config, model))
+                                   model_factory=model_factory(config, model),
+                                   exploration=exploration)
         finally:
             stop["acting"] = False
         for s in (signal.SIGINT, signal.SIGTERM):  # ray.init puts in its own SIGTERM handler (sys.exit)

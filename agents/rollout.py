@@ -24,6 +24,8 @@ from torch import Tensor
 
 from cores.base import State, map_state, rebuild_state
 
+from .exploration import RepeatExploration
+
 
 class StopRequested(Exception):  # noqa: N818 (control flow, not an error)
     """A runtime's ``next_batch(should_stop)`` stopped waiting for unrolls because ``should_stop()``
@@ -128,7 +130,10 @@ class Actor:
     is_first, ``num_envs``); it is passed in, never imported, so this module does not depend on envs.
     """
 
-    def __init__(self, env, model, seed: int, generator: torch.Generator | None = None):
+    def __init__(self, env, model, seed: int, generator: torch.Generator | None = None,
+                 exploration: RepeatExploration | None = None):
+        """``exploration``: repeats of random actions among the sampled ones (``agents.exploration``);
+        never with ``greedy`` steps."""
         self.env, self.model = env, model
         self.num_envs = env.num_envs
         obs, is_first = env.reset(seed=seed)
@@ -141,6 +146,7 @@ class Actor:
         self.last_action = np.zeros(B, np.int64)
         self.state = model.initial_state(B)  # the state before consuming self.obs
         self.generator = generator
+        self.repeater = exploration.repeater(B, model.num_actions, seed) if exploration else None
 
     def _write(self, unroll: Unroll, t: int) -> None:
         for key, value in self.obs.items():
@@ -176,6 +182,8 @@ class Actor:
         out, self.state = self.model.step(obs, _to_tensor(self.last_action), _to_tensor(reward),
                                           _to_tensor(self.is_first), self.state)
         action = choose_actions(out.logits, greedy, self.generator)
+        if self.repeater is not None and not greedy:
+            action = self.repeater.apply(action, self.is_first)
         actions = action.numpy()
         step = self.env.step(actions)
         self.obs = step.obs

@@ -53,7 +53,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _actor_main(actor_id, env_factory, model, buffers, versions, free, full, weights, version,
-                lock, seed, parent_pid):
+                lock, seed, parent_pid, exploration=None):
     # The learner decides when to stop: a SIGINT or SIGTERM sent to the whole process group (Ctrl-C,
     # systemd, scancel, kill -- -PGID) must not kill the actors before it has saved.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -61,7 +61,7 @@ def _actor_main(actor_id, env_factory, model, buffers, versions, free, full, wei
     _exit_with_parent(parent_pid)
     torch.set_num_threads(1)
     env = env_factory(seed)
-    actor = Actor(env, model, seed)
+    actor = Actor(env, model, seed, exploration=exploration)
     loaded = -1
     while True:
         index = free.get()
@@ -84,7 +84,7 @@ class AsyncRuntime:
     name = "async"
 
     def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int,
-                 num_actors: int = 1, num_buffers: int | None = None):
+                 num_actors: int = 1, num_buffers: int | None = None, exploration=None):
         ctx = mp.get_context("spawn")
         probe = env_factory(seed)
         obs, _ = probe.reset(seed=seed)
@@ -107,7 +107,7 @@ class AsyncRuntime:
         self.processes = [
             ctx.Process(target=_actor_main, daemon=True, args=(
                 i, env_factory, actor_model, self.buffers, self.versions, self.free, self.full,
-                self.weights, self.version, self.lock, actor_seed(seed, i), os.getpid()))
+                self.weights, self.version, self.lock, actor_seed(seed, i), os.getpid(), exploration))
             for i in range(num_actors)
         ]
         for process in self.processes:

@@ -76,11 +76,11 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
 class UnrollWorker:
     """What runs inside one Ray actor: a vector env, a CPU policy, one unroll buffer."""
 
-    def __init__(self, env_factory, model_factory, unroll_length: int, seed: int):
+    def __init__(self, env_factory, model_factory, unroll_length: int, seed: int, exploration=None):
         torch.set_num_threads(1)
         self.env = env_factory(seed)
         self.model = model = model_factory()  # its weights arrive with the first request
-        self.actor = Actor(self.env, model, seed)
+        self.actor = Actor(self.env, model, seed, exploration=exploration)
         self.buffer = Unroll.allocate(unroll_length, self.actor.obs, model.num_actions,
                                       model.initial_state(self.env.num_envs))
         self.version = -1
@@ -113,7 +113,7 @@ class RayRuntime:
 
     def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int,
                  num_actors: int = 1, address: str | None = None, requests_per_actor: int = 2,
-                 model_factory=None):
+                 model_factory=None, exploration=None):
         ray = self.ray = import_ray()
         self._owns_ray = not ray.is_initialized() and address is None
         if not ray.is_initialized():  # "local": a new instance even where a cluster is running
@@ -132,7 +132,8 @@ class RayRuntime:
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(UnrollWorker)
         if model_factory is None:
             model_factory = functools.partial(copy.deepcopy, copy.deepcopy(model).cpu())
-        self.workers = [remote.remote(env_factory, model_factory, unroll_length, actor_seed(seed, i))
+        self.workers = [remote.remote(env_factory, model_factory, unroll_length, actor_seed(seed, i),
+                                      exploration)
                         for i in range(num_actors)]
         self.version = 0
         self.weights_ref = ray.put(flat_parameters(model).cpu())

@@ -16,12 +16,13 @@ class SyncRuntime:
 
     name = "sync"
 
-    def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int):
+    def __init__(self, env_factory, model, unroll_length: int, batch_size: int, seed: int,
+                 exploration=None):
         self.env = env_factory(seed)
         self.learner_model = model
         on_cpu = next(model.parameters()).device.type == "cpu"
         self.model = model if on_cpu else copy.deepcopy(model).cpu()
-        self.actor = Actor(self.env, self.model, seed)
+        self.actor = Actor(self.env, self.model, seed, exploration=exploration)
         example = self.actor.obs
         self.buffers = [
             Unroll.allocate(unroll_length, example, model.num_actions,

@@ -13,16 +13,18 @@ RUNTIMES = ("sync", "async", "ray")
 
 
 def make_runtime(name: str, env_factory, model, unroll_length: int, batch_size: int, seed: int,
-                 num_actors: int = 1, ray_address: str = "", model_factory=None):
+                 num_actors: int = 1, ray_address: str = "", model_factory=None, exploration=None):
     """``env_factory(seed) -> VectorEnv``; ``model`` is the learner's (any device);
-    ``model_factory`` (ray): see ``RayRuntime``."""
+    ``model_factory`` (ray): see ``RayRuntime``; ``exploration``: the actors' ``RepeatExploration``
+    (``agents.exploration``) or ``None``."""
     if name == "sync":
-        return SyncRuntime(env_factory, model, unroll_length, batch_size, seed)
+        return SyncRuntime(env_factory, model, unroll_length, batch_size, seed, exploration=exploration)
     if name == "async":
-        return AsyncRuntime(env_factory, model, unroll_length, batch_size, seed, num_actors=num_actors)
+        return AsyncRuntime(env_factory, model, unroll_length, batch_size, seed, num_actors=num_actors,
+                            exploration=exploration)
     if name == "ray":
         from .runtime_ray import RayRuntime
 
         return RayRuntime(env_factory, model, unroll_length, batch_size, seed, num_actors=num_actors,
-                          address=ray_address or None, model_factory=model_factory)
+                          address=ray_address or None, model_factory=model_factory, exploration=exploration)
     raise ValueError(f"unknown runtime {name!r}; expected one of {', '.join(RUNTIMES)}")

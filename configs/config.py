@@ -279,6 +279,13 @@ class AgentConfig:
     has not been seen before in the episode (agents/novelty.py): where the element bonus pays only
     once a cue is found, this one pays for walking into a part of a room not yet seen, cue or not.
     0: off. Needs no view match."""
+    repeat_exploration: float = 0.0
+    """Probability at each acting step that an env starts repeating one random action for 1 to
+    repeat_exploration_length steps (agents/exploration.py, after ez-greedy): runs of moves that a
+    confident policy never samples, e.g. walking back the way it came. The learner treats the
+    repeated actions as the policy's. Training actors only. 0: off."""
+    repeat_exploration_length: int = 10
+    """The longest repeat of repeat_exploration (lengths drawn uniformly from 1 to this)."""
     advantage_norm: bool = False
     """Divide each batch's policy-gradient advantages by their standard deviation, so the entropy
     cost weighs the same against rewards of any scale (POPGym's per-step rewards are 1/T). Off by
@@ -325,6 +332,11 @@ class AgentConfig:
                f"agent {self.agent} learns from each batch once")
         _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")
         _check(0.0 <= self.td_lambda <= 1.0, f"td_lambda must be in [0, 1], got {self.td_lambda!r}")
+        _check(isinstance(self.repeat_exploration, (int, float)) and 0.0 <= self.repeat_exploration <= 1.0,
+               f"repeat_exploration must be in [0, 1], got {self.repeat_exploration!r}")
+        length = self.repeat_exploration_length
+        _check(isinstance(length, int) and not isinstance(length, bool) and length >= 1,
+               f"repeat_exploration_length must be a positive integer, got {self.repeat_exploration_length!r}")
         for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
