@@ -457,8 +457,6 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                                    exploration=exploration)
         finally:
             stop["acting"] = False
-        for s in (signal.SIGINT, signal.SIGTERM):  # ray.init puts in its own SIGTERM handler (sys.exit)
-            signal.signal(s, request_stop)
         return started
 
     stop = {"signal": None, "acting": False}

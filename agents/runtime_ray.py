@@ -12,14 +12,17 @@ Ray is an optional extra (``pip install 'gated-rl[ray]'``); this module imports 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -73,6 +76,23 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
                          "with `ray start --head`, or leave ray_address empty for a local one") from None
 
 
+@contextlib.contextmanager
+def keeping_signal_handlers():
+    """Put the SIGINT and SIGTERM handlers back as they were when the block ends: ``ray.init`` installs
+    a SIGTERM handler of its own (``sys.exit``), under which a caller's handler that saves before
+    exiting would never run. Outside the main thread (where handlers cannot be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:  # None: set outside Python, cannot be put back from here
+                signal.signal(signum, handler)
+
+
 class UnrollWorker:
     """What runs inside one Ray actor: a vector env, a CPU policy, one unroll buffer."""
 
@@ -117,8 +137,9 @@ class RayRuntime:
         ray = self.ray = import_ray()
         self._owns_ray = not ray.is_initialized() and address is None
         if not ray.is_initialized():  # "local": a new instance even where a cluster is running
-            ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=True, configure_logging=False)
+            with keeping_signal_handlers():
+                ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                         log_to_driver=True, configure_logging=False)
         probe = env_factory(seed)
         num_envs = probe.num_envs
         probe.close()

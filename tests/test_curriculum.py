@@ -177,8 +177,8 @@ def test_ray_actors_are_rebuilt_at_each_stage(tmp_path):
 
 
 def test_sigterm_to_a_ray_run_past_its_stages_saves_and_exits_143(tmp_path):
-    """ray.init puts in a SIGTERM handler of its own (sys.exit(15), nothing saved); the trainer's goes
-    back on top after each start of the actors, a stage's restart included."""
+    """ray.init puts in a SIGTERM handler of its own (sys.exit(15), nothing saved); RayRuntime puts the
+    trainer's back after it, at each start of the actors, a stage's restart included."""
     pytest.importorskip("ray")
     import os
     import signal

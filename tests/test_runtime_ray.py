@@ -111,3 +111,37 @@ def _failing_in_actors(driver_pid, seed):
     if os.getpid() != driver_pid:
         raise OSError("this env cannot start on the actor's machine")
     return _scripted_factory(seed)
+
+
+def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
+    """ray.init installs a SIGTERM handler that exits without saving; RayRuntime puts the caller's back,
+    even when its start fails after ray.init."""
+    import agents.runtime_ray as runtime_ray
+
+    class Started(Exception):  # noqa: N818 (stops the test, not an error)
+        pass
+
+    class FakeRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**_):
+            signal.signal(signal.SIGTERM, lambda *_: None)  # as ray.init does (its handler calls sys.exit)
+
+    def caller(*_):
+        pass
+
+    def env_factory(_seed):
+        assert signal.getsignal(signal.SIGTERM) is caller  # already back when the actors' envs start
+        raise Started
+
+    monkeypatch.setattr(runtime_ray, "import_ray", lambda: FakeRay)
+    previous = signal.signal(signal.SIGTERM, caller)
+    try:
+        with pytest.raises(Started):
+            RayRuntime(env_factory, make_model(), unroll_length=4, batch_size=1, seed=0)
+        assert signal.getsignal(signal.SIGTERM) is caller
+    finally:
+        signal.signal(signal.SIGTERM, previous)
