@@ -375,11 +375,9 @@ def check_stage_env(config: TrainConfig, curriculum: DelayCurriculum, task_env) 
     e = config.env
     options = ", ".join(f"{k}={v}" for k, v in curriculum.stage_options.items())
     for delay in curriculum.delays:
-        staged = DelayCurriculum([delay], curriculum.task_delay, curriculum.threshold,
-                                 stage_options=curriculum.stage_options)
         try:
             stage_env = make_vector_env(e.env, 1, config.run.seed, backend=e.env_backend,
-                                        **staged.env_options(e.env_options))
+                                        **curriculum.stage_options_at(delay, e.env_options))
         except ValueError as error:
             raise ValueError(f"curriculum_env_options {options}, at delay {delay}: {error}") from None
         same = (stage_env.single_observation_space == task_env.single_observation_space

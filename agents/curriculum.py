@@ -62,13 +62,16 @@ class DelayCurriculum:
         return task_unroll_length if self.final else self._unroll_of.get(self.delay, task_unroll_length)
 
     def env_options(self, options: dict) -> dict:
-        """The env options of the current stage: the task's, before the final stage with
-        ``stage_options`` on top and ``delay`` replaced (a ``min_delay`` above it lowered to it)."""
-        if self.final:
-            return dict(options)
-        staged = {**options, **self.stage_options, "delay": self.delay}
-        if staged.get("min_delay") is not None and staged["min_delay"] > self.delay:
-            staged["min_delay"] = self.delay
+        """The env options of the current stage: the task's ``options`` on the final stage, else
+        ``stage_options_at(self.delay, options)``."""
+        return dict(options) if self.final else self.stage_options_at(self.delay, options)
+
+    def stage_options_at(self, delay: int, options: dict) -> dict:
+        """The env options of a stage at ``delay``: the task's ``options`` with ``stage_options`` on
+        top and ``delay`` replaced (a ``min_delay`` above it lowered to it)."""
+        staged = {**options, **self.stage_options, "delay": delay}
+        if staged.get("min_delay") is not None and staged["min_delay"] > delay:
+            staged["min_delay"] = delay
         return staged
 
     def passed(self, score: float | None, episodes: int, frames: int, new_episodes: int = 0) -> bool:
