@@ -9,12 +9,15 @@ from ``1..max_length`` steps, cut short where the episode ends. This is the idea
 draws lengths from a zeta distribution; a uniform length makes the runs of six or more that a
 13-cell corridor needs common rather than rare.
 
-The actor logs the policy's own logits as the behaviour logits of a repeated step, so the learner
-treats the repeated action as one its policy chose: V-trace's ratios stay near 1 and a run that
-pays is learned from over its whole length (its importance weights, against a behaviour that was
-certain of the action, would cut the trace at the first step). The price is a bias towards
-whatever the repeats did, as large as the share of steps they take (about ``epsilon * (max_length
-+ 1) / 2``). Actors use it; evaluation and the probes do not.
+How the learner uses a repeated step (marked in the unroll's ``repeated``): the actor logs the
+policy's own logits as its behaviour logits, so V-trace's value targets follow the repeat as if the
+policy had chosen it (its importance weights, against a behaviour certain of the action, would cut
+the trace at the first step) and a run that pays raises the values of the states on its way; the
+policy gradient leaves the repeated steps out, so the policy learns from its own actions, pulled
+towards the run only through those values. (Trained on the repeats as well, the policy is pushed
+off every action a repeat took that did not pay, and its entropy falls; docs/AGENTS.md.) What
+remains biased: the value targets are those of the policy with its repeats, on about ``epsilon *
+(max_length + 1) / 2`` of the steps. Actors use it; evaluation and the probes do not.
 """
 
 from __future__ import annotations
@@ -53,17 +56,18 @@ class ActionRepeater:
         self.action = np.zeros(num_envs, np.int64)
         self.left = np.zeros(num_envs, np.int64)  # steps of the running repeat still to take; 0: none
 
-    def apply(self, actions: Tensor, is_first: np.ndarray) -> Tensor:
-        """``actions [B]`` (the policy's, for the observations just seen) -> the actions to take
-        ``[B]``. ``is_first [B]``: that observation starts an episode (a repeat ends with its episode)."""
+    def apply(self, actions: Tensor, is_first: np.ndarray) -> tuple[Tensor, Tensor]:
+        """``actions [B]`` (the policy's, for the observations just seen) -> ``(actions to take [B],
+        repeated [B] bool: which of them are a repeat's)``. ``is_first [B]``: that observation starts
+        an episode (a repeat ends with its episode)."""
         self.left[np.asarray(is_first, bool)] = 0
         start = (self.left == 0) & (self.rng.random(self.left.shape[0]) < self.settings.epsilon)
         count = int(start.sum())
         if count:
             self.action[start] = self.rng.integers(0, self.num_actions, count)
             self.left[start] = self.rng.integers(1, self.settings.max_length + 1, count)
-        repeating = self.left > 0
-        self.left[repeating] -= 1
+        repeating = torch.from_numpy(self.left > 0)
+        self.left[self.left > 0] -= 1
         if not repeating.any():
-            return actions
-        return torch.where(torch.from_numpy(repeating), torch.from_numpy(self.action), actions)
+            return actions, repeating
+        return torch.where(repeating, torch.from_numpy(self.action), actions), repeating

@@ -60,6 +60,7 @@ def transitions_of(unroll: Unroll, discount: float) -> Transitions:
         discounts=discount * (~unroll.terminated[1:]).float(),
         mask=~unroll.is_first[1:],  # the action at x_t was ignored if x_{t+1} is a reset
         behaviour_logits=unroll.behaviour_logits[:-1],
+        policy_mask=~unroll.is_first[1:] & ~unroll.repeated[:-1],
     )
 
 

@@ -33,6 +33,8 @@ class Transitions(NamedTuple):
     discounts: Tensor  # gamma * (1 - terminated at x_{t+1})
     mask: Tensor  # bool: False where a_t was ignored (x_{t+1} starts an episode)
     behaviour_logits: Tensor  # [T, B, A] logits of the acting policy
+    policy_mask: Tensor | None = None  # bool: where a_t trains the policy (None: mask); False where a_t
+    # was a repeat of exploration's (agents.exploration), which the value targets still follow
 
 
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
@@ -67,7 +69,8 @@ def _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action
     advantages = targets.pg_advantages
     if advantage_norm:
         advantages = scaled_advantages(advantages, mask)
-    policy = -masked_mean(action_log_probs(logits, actions) * advantages, mask)
+    own = mask if batch.policy_mask is None else batch.policy_mask
+    policy = -masked_mean(action_log_probs(logits, actions) * advantages, own)
     baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
     negentropy = -masked_mean(entropy(logits), mask)
     total = policy + baseline_cost * baseline + entropy_cost * negentropy

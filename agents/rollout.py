@@ -6,7 +6,8 @@ Layout of one unroll of ``T`` transitions (``T + 1`` steps, index ``t`` of every
   ``is_first[t]``: x_t starts an episode.
 - ``last_action[t]``: the action taken before x_t in the same episode (0 where ``is_first``); the
   previous reward the network sees is ``reward[t]`` (0 where ``is_first``).
-- ``action[t]``, ``behaviour_logits[t]``: what the actor did at x_t (unused at ``t = T``).
+- ``action[t]``, ``behaviour_logits[t]``: what the actor did at x_t (unused at ``t = T``);
+  ``repeated[t]``: that action was a repeat of exploration's (``agents.exploration``), not sampled.
 - ``initial_state``: the core state *before* consuming x_0, so the learner's re-run of the core from
   it sees exactly what the actor saw.
 
@@ -32,6 +33,11 @@ class StopRequested(Exception):  # noqa: N818 (control flow, not an error)
     said the run is being stopped; the learner's model is untouched, so the run may save."""
 
 
+#: The ``[T + 1, B, ...]`` fields of ``Unroll`` besides ``obs``.
+STEP_FIELDS = ("reward", "terminated", "truncated", "is_first", "last_action", "action", "behaviour_logits",
+               "repeated")
+
+
 @dataclass
 class Unroll:
     """Tensors of one or more unrolls; every field ``[T + 1, B, ...]`` except ``initial_state``."""
@@ -44,6 +50,7 @@ class Unroll:
     last_action: Tensor
     action: Tensor
     behaviour_logits: Tensor
+    repeated: Tensor
     initial_state: State
 
     @classmethod
@@ -61,6 +68,7 @@ class Unroll:
             last_action=torch.zeros(T + 1, B, dtype=torch.long),
             action=torch.zeros(T + 1, B, dtype=torch.long),
             behaviour_logits=torch.zeros(T + 1, B, num_actions),
+            repeated=torch.zeros(T + 1, B, dtype=torch.bool),
             initial_state=map_state(torch.zeros_like, initial_state),
         )
 
@@ -68,9 +76,7 @@ class Unroll:
         """A copy that owns its memory (to release a shared buffer)."""
         return Unroll(
             obs={k: v.clone() for k, v in self.obs.items()},
-            **{name: getattr(self, name).clone()
-               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
-                            "action", "behaviour_logits")},
+            **{name: getattr(self, name).clone() for name in STEP_FIELDS},
             initial_state=map_state(torch.clone, self.initial_state),
         )
 
@@ -80,9 +86,7 @@ class Unroll:
             return self
         return Unroll(
             obs={k: v.to(device, non_blocking=True) for k, v in self.obs.items()},
-            **{name: getattr(self, name).to(device, non_blocking=True)
-               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
-                            "action", "behaviour_logits")},
+            **{name: getattr(self, name).to(device, non_blocking=True) for name in STEP_FIELDS},
             initial_state=map_state(lambda x: x.to(device, non_blocking=True), self.initial_state),
         )
 
@@ -92,8 +96,7 @@ class Unroll:
         return self
 
     def _tensors(self) -> list[Tensor]:
-        return [*self.obs.values(), self.reward, self.terminated, self.truncated, self.is_first,
-                self.last_action, self.action, self.behaviour_logits, *self.initial_state]
+        return [*self.obs.values(), *(getattr(self, name) for name in STEP_FIELDS), *self.initial_state]
 
     @staticmethod
     def concat(unrolls: list[Unroll]) -> Unroll:
@@ -103,9 +106,7 @@ class Unroll:
         first = unrolls[0]
         return Unroll(
             obs={k: torch.cat([u.obs[k] for u in unrolls], dim=1) for k in first.obs},
-            **{name: torch.cat([getattr(u, name) for u in unrolls], dim=1)
-               for name in ("reward", "terminated", "truncated", "is_first", "last_action",
-                            "action", "behaviour_logits")},
+            **{name: torch.cat([getattr(u, name) for u in unrolls], dim=1) for name in STEP_FIELDS},
             # rebuild_state, not type(state)(*leaves): a plain tuple takes one iterable, not the leaves
             initial_state=rebuild_state(first.initial_state, [
                 torch.cat(parts, dim=0) for parts in zip(*(u.initial_state for u in unrolls), strict=True)]),
@@ -147,6 +148,7 @@ class Actor:
         self.state = model.initial_state(B)  # the state before consuming self.obs
         self.generator = generator
         self.repeater = exploration.repeater(B, model.num_actions, seed) if exploration else None
+        self.repeated = torch.zeros(B, dtype=torch.bool)  # the last step's actions that were repeats
 
     def _write(self, unroll: Unroll, t: int) -> None:
         for key, value in self.obs.items():
@@ -170,6 +172,7 @@ class Actor:
             action, logits = self.step()
             unroll.action[t] = action
             unroll.behaviour_logits[t] = logits
+            unroll.repeated[t] = self.repeated
 
     @torch.inference_mode()
     def step(self, greedy: bool = False) -> tuple[Tensor, Tensor]:
@@ -183,7 +186,7 @@ class Actor:
                                           _to_tensor(self.is_first), self.state)
         action = choose_actions(out.logits, greedy, self.generator)
         if self.repeater is not None and not greedy:
-            action = self.repeater.apply(action, self.is_first)
+            action, self.repeated = self.repeater.apply(action, self.is_first)
         actions = action.numpy()
         step = self.env.step(actions)
         self.obs = step.obs

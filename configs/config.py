@@ -282,8 +282,8 @@ class AgentConfig:
     repeat_exploration: float = 0.0
     """Probability at each acting step that an env starts repeating one random action for 1 to
     repeat_exploration_length steps (agents/exploration.py, after ez-greedy): runs of moves that a
-    confident policy never samples, e.g. walking back the way it came. The learner treats the
-    repeated actions as the policy's. Training actors only. 0: off."""
+    confident policy never samples, e.g. walking back the way it came. The value targets follow the
+    repeats; the policy gradient leaves them out. Training actors only. 0: off."""
     repeat_exploration_length: int = 10
     """The longest repeat of repeat_exploration (lengths drawn uniformly from 1 to this)."""
     advantage_norm: bool = False

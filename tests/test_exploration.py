@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from agents.exploration import RepeatExploration
+from agents.learner import transitions_of
 from agents.rollout import Actor, Unroll
 from agents.runtime_async import AsyncRuntime, flat_parameters
 from agents.runtime_ray import UnrollWorker
@@ -28,13 +29,14 @@ def _policy_actions(num_envs: int) -> torch.Tensor:
 def test_a_repeat_holds_one_action_until_its_length_or_the_episode_ends():
     repeater = RepeatExploration(epsilon=1.0, max_length=1000).repeater(64, 4, seed=0)
     no_reset, reset = np.zeros(64, bool), np.ones(64, bool)
-    first = repeater.apply(_policy_actions(64), reset)
+    first, repeated = repeater.apply(_policy_actions(64), reset)
+    assert repeated.all()
     assert set(first.tolist()) == {0, 1, 2, 3}
     held = torch.from_numpy(repeater.left >= 30)  # about 97% of draws from 1..1000
     for _ in range(30):
-        actions = repeater.apply(_policy_actions(64), no_reset)
+        actions, _ = repeater.apply(_policy_actions(64), no_reset)
     assert held.sum() > 50 and torch.equal(actions[held], first[held])
-    changed = repeater.apply(_policy_actions(64), reset)  # every episode starts again: new draws
+    changed, _ = repeater.apply(_policy_actions(64), reset)  # every episode starts again: new draws
     assert (changed != first).float().mean() > 0.5
 
 
@@ -51,8 +53,9 @@ def test_repeats_take_the_share_of_steps_their_settings_imply():
     repeater = RepeatExploration(eps, longest).repeater(num_envs, 4, seed=2)
     overridden = []
     for _ in range(300):
-        actions = repeater.apply(_policy_actions(num_envs), np.zeros(num_envs, bool))
-        overridden.append((actions != POLICY).float().mean().item())
+        actions, repeated = repeater.apply(_policy_actions(num_envs), np.zeros(num_envs, bool))
+        assert torch.equal(repeated, actions != POLICY)
+        overridden.append(repeated.float().mean().item())
     mean_length = (1 + longest) / 2
     expected = mean_length / (mean_length + (1 - eps) / eps)
     assert np.mean(overridden[50:]) == pytest.approx(expected, abs=0.02)
@@ -82,12 +85,19 @@ def _runs_hold_one_action(unroll: Unroll) -> bool:
     return True
 
 
-def test_the_actor_takes_the_repeated_actions_and_logs_the_policys_logits():
+def test_the_actor_takes_the_repeated_actions_marks_them_and_logs_the_policys_logits():
     env, model = make_agent()
     actor = Actor(env, model, seed=0, exploration=RepeatExploration(1.0, 1000))
     unroll = Unroll.allocate(12, actor.obs, model.num_actions, model.initial_state(3))
     actor.collect(unroll)
     assert unroll.is_first[1:-1].any() and _runs_hold_one_action(unroll)
+    assert unroll.repeated[:-1].all()  # every action a repeat's: none trains the policy
+    assert not transitions_of(unroll, 0.99).policy_mask.any()
+    sparse = Actor(env, model, seed=0, exploration=RepeatExploration(0.2, 3))
+    sparse.collect(unroll)
+    assert 0 < unroll.repeated[:-1].float().mean() < 1
+    transitions = transitions_of(unroll, 0.99)
+    assert torch.equal(transitions.policy_mask, transitions.mask & ~unroll.repeated[:-1])
     out, _ = model.unroll(unroll.obs, unroll.last_action, unroll.reward, unroll.is_first,
                           unroll.initial_state)
     torch.testing.assert_close(out.logits[:-1], unroll.behaviour_logits[:-1])

@@ -46,6 +46,28 @@ def test_baseline_moves_towards_the_target_and_entropy_is_negative():
     assert terms.entropy < 0
 
 
+def test_repeated_steps_train_the_value_but_not_the_policy():
+    """``policy_mask`` False (an exploration repeat's action): no policy gradient there, while the
+    value still moves towards its target and the other steps' policy terms are as without it."""
+    for loss_fn in (impala_loss, a2c_loss):
+        b = batch(1.0)
+        own = b.mask.clone()
+        own[2] = False
+        grads = []
+        for transitions in (b, b._replace(policy_mask=own)):
+            logits = torch.zeros(T, B, A, requires_grad=True)
+            values = torch.zeros(T, B, requires_grad=True)
+            terms = loss_fn(logits, values, torch.zeros(B), transitions)
+            (terms.policy + terms.baseline).backward()
+            grads.append((logits.grad, values.grad))
+        (plain_logits, plain_values), (own_logits, own_values) = grads
+        assert (own_logits[2] == 0).all() and (plain_logits[2] != 0).any()
+        torch.testing.assert_close(own_values, plain_values)
+        assert (own_values[2] < 0).all()
+        # the policy loss is a mean over fewer steps: the rest keep their direction, scaled by 5/4
+        torch.testing.assert_close(own_logits[[0, 1, 3, 4]], plain_logits[[0, 1, 3, 4]] * T / (T - 1))
+
+
 def test_masked_transitions_do_not_contribute():
     b = batch(1.0)
     mask = b.mask.clone()
