@@ -67,9 +67,9 @@ def _combine(logits, values, targets, batch, baseline_cost, entropy_cost, action
              action_value_cost, advantage_norm) -> LossTerms:
     actions, mask = batch.actions, batch.mask
     advantages = targets.pg_advantages
-    if advantage_norm:
-        advantages = scaled_advantages(advantages, mask)
     own = mask if batch.policy_mask is None else batch.policy_mask
+    if advantage_norm:
+        advantages = scaled_advantages(advantages, own)
     policy = -masked_mean(action_log_probs(logits, actions) * advantages, own)
     baseline = 0.5 * masked_mean(F.mse_loss(values, targets.vs, reduction="none"), mask)
     negentropy = -masked_mean(entropy(logits), mask)

@@ -187,7 +187,8 @@ class Actor:
         action = choose_actions(out.logits, greedy, self.generator)
         if self.repeater is not None and not greedy:
             action, self.repeated = self.repeater.apply(action, self.is_first)
-        elif self.repeated.any():
+        elif self.repeater is not None:  # a greedy step ends every repeat
+            self.repeater.left[:] = 0
             self.repeated = torch.zeros_like(self.repeated)
         actions = action.numpy()
         step = self.env.step(actions)

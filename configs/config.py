@@ -332,8 +332,10 @@ class AgentConfig:
                f"agent {self.agent} learns from each batch once")
         _check(0.0 <= self.discount <= 1.0, f"discount must be in [0, 1], got {self.discount!r}")
         _check(0.0 <= self.td_lambda <= 1.0, f"td_lambda must be in [0, 1], got {self.td_lambda!r}")
-        _check(isinstance(self.repeat_exploration, (int, float)) and 0.0 <= self.repeat_exploration <= 1.0,
-               f"repeat_exploration must be in [0, 1], got {self.repeat_exploration!r}")
+        repeat = self.repeat_exploration
+        _check(isinstance(repeat, (int, float)) and not isinstance(repeat, bool) and 0.0 <= repeat < 1.0,
+               f"repeat_exploration must be in [0, 1) (at 1 every step is a repeat's and the policy never "
+               f"trains), got {self.repeat_exploration!r}")
         length = self.repeat_exploration_length
         _check(isinstance(length, int) and not isinstance(length, bool) and length >= 1,
                f"repeat_exploration_length must be a positive integer, got {self.repeat_exploration_length!r}")

@@ -70,7 +70,7 @@ def test_field_names_are_unique_and_documented():
         ({"agent": "a2c", "epochs": 2}, "epochs=2 needs agent impala"),
         ({"action_value_cost": -1.0}, "action_value_cost must be >= 0, got -1.0"),
         ({"view_novelty_bonus": -0.1}, "view_novelty_bonus must be >= 0, got -0.1"),
-        ({"repeat_exploration": 1.5}, r"repeat_exploration must be in \[0, 1\], got 1.5"),
+        ({"repeat_exploration": 1.0}, r"repeat_exploration must be in \[0, 1\) \(at 1 every step .*got 1.0"),
         ({"repeat_exploration_length": 0}, "repeat_exploration_length must be a positive integer, got 0"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),

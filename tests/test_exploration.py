@@ -105,7 +105,7 @@ def test_the_actor_takes_the_repeated_actions_marks_them_and_logs_the_policys_lo
                        unroll.action[:-1][~unroll.is_first[1:]])  # what the env was given
     greedy, logits = actor.step(greedy=True)
     assert torch.equal(greedy, logits.argmax(-1))  # evaluation's argmax is never overridden
-    assert not actor.repeated.any()
+    assert not actor.repeated.any() and not actor.repeater.left.any()  # and it ends every repeat
 
 
 def _scripted_factory(seed):

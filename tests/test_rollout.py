@@ -94,6 +94,16 @@ def test_episode_player_carries_the_state_through_an_episode_like_an_unroll():
     torch.testing.assert_close(torch.stack(logits), out.logits[:, 0], atol=1e-5, rtol=1e-5)
 
 
+def test_step_fields_are_every_per_step_field_of_an_unroll():
+    # clone/to/concat/share_memory_ go through STEP_FIELDS: a field left out would not be shared
+    # between actor processes and the learner
+    from dataclasses import fields
+
+    from agents.rollout import STEP_FIELDS
+
+    assert set(STEP_FIELDS) == {f.name for f in fields(Unroll)} - {"obs", "initial_state"}
+
+
 def test_concat_keeps_a_plain_tuple_state_whole():
     """A user core's state may be a plain tuple (not a NamedTuple), of one or several tensors: joining
     unrolls joins each leaf along its batch axis and keeps the leaves apart."""

@@ -129,6 +129,7 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         @staticmethod
         def init(**_):
             signal.signal(signal.SIGTERM, lambda *_: None)  # as ray.init does (its handler calls sys.exit)
+            signal.signal(signal.SIGINT, lambda *_: None)
 
     def caller(*_):
         pass
@@ -138,10 +139,11 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         raise Started
 
     monkeypatch.setattr(runtime_ray, "import_ray", lambda: FakeRay)
-    previous = signal.signal(signal.SIGTERM, caller)
+    previous = {s: signal.signal(s, caller) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(Started):
             RayRuntime(env_factory, make_model(), unroll_length=4, batch_size=1, seed=0)
-        assert signal.getsignal(signal.SIGTERM) is caller
+        assert signal.getsignal(signal.SIGTERM) is caller and signal.getsignal(signal.SIGINT) is caller
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
