@@ -68,8 +68,9 @@ class ActionRepeater:
         if count:
             self.action[start] = self.rng.integers(0, self.num_actions, count)
             self.left[start] = self.rng.integers(1, self.settings.max_length + 1, count)
-        repeating = torch.from_numpy(self.left > 0)
-        self.left[self.left > 0] -= 1
+        repeating = self.left > 0
+        self.left[repeating] -= 1
+        mask = torch.from_numpy(repeating)
         if not repeating.any():
-            return actions, repeating
-        return torch.where(repeating, torch.from_numpy(self.action), actions), repeating
+            return actions, mask
+        return torch.where(mask, torch.from_numpy(self.action), actions), mask
