@@ -405,7 +405,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     run = config.run
     logdir = Path(run.logdir)
     model.to(device)
-    optimizer = make_optimizer(config.agent.optimizer, model.parameters(), config.agent.learning_rate)
+    optimizer = make_optimizer(config.agent.optimizer, model.parameters(), config.agent.learning_rate,
+                               config.agent.adam_eps)
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)
@@ -432,6 +433,8 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
         for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
             group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
+            if config.agent.optimizer == "adam":  # the config's, as the learning rate
+                group["eps"] = config.agent.adam_eps
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
 

@@ -85,10 +85,12 @@ AGENTS = ("impala", "a2c")  # the losses Learner.loss knows
 OPTIMIZERS = ("adam", "rmsprop")
 
 
-def make_optimizer(name: str, parameters, learning_rate: float) -> torch.optim.Optimizer:
-    """``adam`` (torch's defaults) or ``rmsprop`` (IMPALA's settings: alpha 0.99, eps 0.01)."""
+def make_optimizer(name: str, parameters, learning_rate: float,
+                   adam_eps: float = 1e-8) -> torch.optim.Optimizer:
+    """``adam`` (torch's betas, epsilon ``adam_eps``) or ``rmsprop`` (IMPALA's settings: alpha 0.99,
+    eps 0.01)."""
     if name == "adam":
-        return torch.optim.Adam(parameters, lr=learning_rate)
+        return torch.optim.Adam(parameters, lr=learning_rate, eps=adam_eps)
     if name == "rmsprop":
         return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=0.99, eps=0.01)
     raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")

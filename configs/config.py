@@ -307,6 +307,8 @@ class AgentConfig:
     """impala: V-trace c-bar (trace cutting)."""
     optimizer: str = "adam"
     """adam | rmsprop."""
+    adam_eps: float = 1e-8
+    """adam: epsilon added to the root of the second moment (torch's 1e-8); rmsprop keeps IMPALA's 0.01."""
     learning_rate: float = 1e-3
     """Initial learning rate."""
     lr_schedule: str = "constant"
@@ -339,7 +341,9 @@ class AgentConfig:
         length = self.repeat_exploration_length
         _check(isinstance(length, int) and not isinstance(length, bool) and length >= 1,
                f"repeat_exploration_length must be a positive integer, got {self.repeat_exploration_length!r}")
-        for name in ("learning_rate", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
+        _check(self.optimizer == "adam" or self.adam_eps == 1e-8,
+               f"adam_eps={self.adam_eps!r} applies to optimizer adam, not {self.optimizer}")
+        for name in ("learning_rate", "adam_eps", "max_grad_norm", "clip_rho", "clip_pg_rho", "clip_c"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and value > 0, f"{name} must be positive, got {value!r}")
         for name in ("baseline_cost", "entropy_cost", "action_value_cost", "recognition_cost",

@@ -72,6 +72,8 @@ def test_field_names_are_unique_and_documented():
         ({"view_novelty_bonus": -0.1}, "view_novelty_bonus must be >= 0, got -0.1"),
         ({"repeat_exploration": 1.0}, r"repeat_exploration must be in \[0, 1\) \(at 1 every step .*got 1.0"),
         ({"repeat_exploration_length": 0}, "repeat_exploration_length must be a positive integer, got 0"),
+        ({"adam_eps": 0.0}, "adam_eps must be positive, got 0.0"),
+        ({"optimizer": "rmsprop", "adam_eps": 1e-5}, "adam_eps=1e-05 applies to optimizer adam, not rmsprop"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),
         ({"policy_query": True, "view_match": False}, "policy_query true needs view_match true"),
@@ -179,6 +181,8 @@ def test_the_choices_a_config_allows_are_the_ones_the_code_implements():
         agents.learner.make_optimizer(name, [torch.zeros(1, requires_grad=True)], 1e-3)
     with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
         agents.learner.make_optimizer("sgd", [torch.zeros(1, requires_grad=True)], 1e-3)
+    adam = agents.learner.make_optimizer("adam", [torch.zeros(1, requires_grad=True)], 1e-3, adam_eps=1e-5)
+    assert adam.param_groups[0]["eps"] == 1e-5
 
 
 def test_a_run_saved_before_a_field_existed_loads_with_the_value_it_trained_with(tmp_path):

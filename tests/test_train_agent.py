@@ -72,6 +72,16 @@ def test_an_agent_with_an_action_value_head_and_epochs_trains_resumes_and_evalua
     assert "mean return over 2 episodes" in run("--eval", "--logdir", str(logdir), "--episodes", "2").stdout
 
 
+def test_adam_eps_reaches_the_optimizer_and_stays_through_a_resume(tmp_path):
+    logdir = tmp_path / "run"
+    run(*FAST, "--adam-eps", "1e-5", "--total-frames", "200", "--logdir", str(logdir))
+    groups = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert [group["eps"] for group in groups] == [1e-5]
+    run("--logdir", str(logdir), "--total-frames", "400")
+    resumed = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert resumed["frames"] >= 400 and resumed["optimizer"]["param_groups"][0]["eps"] == 1e-5
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
