@@ -304,6 +304,16 @@ class Progress:
         return max(0.0, 1.0 - self.frames / self.total)
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, scheduler, rate: float, progress: Progress) -> None:
+    """Every parameter group at ``rate``: times the linear schedule's factor now where there is one,
+    and as the schedule's base from here on."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate * (progress.lr_factor(0) if scheduler is not None else 1.0)
+        group["initial_lr"] = rate
+    if scheduler is not None:
+        scheduler.base_lrs = [rate] * len(optimizer.param_groups)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> cuda when available, else cpu; a CUDA device that is not there is a ConfigError."""
     if name == "auto":
@@ -397,16 +407,16 @@ def make_curriculum(config: TrainConfig) -> DelayCurriculum:
         print(f"delay curriculum: env {e.env!r} has no delay option; training on the task itself")
     return DelayCurriculum(e.delay_curriculum, delay, e.curriculum_success, window=RunLogger.WINDOW,
                            min_frames=e.curriculum_min_frames, unroll_lengths=e.curriculum_unroll_lengths,
-                           stage_options=e.curriculum_env_options, hold=e.curriculum_hold)
+                           stage_options=e.curriculum_env_options, hold=e.curriculum_hold,
+                           task_learning_rate=e.curriculum_task_learning_rate)
 
 
 def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.device,
            curriculum: DelayCurriculum) -> int:
-    run = config.run
+    run, a = config.run, config.agent
     logdir = Path(run.logdir)
     model.to(device)
-    optimizer = make_optimizer(config.agent.optimizer, model.parameters(), config.agent.learning_rate,
-                               config.agent.adam_eps)
+    optimizer = make_optimizer(a.optimizer, model.parameters(), a.learning_rate, a.adam_eps)
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)
@@ -418,7 +428,6 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         warn_skipped(skipped, source)
 
     retain_freed_memory()
-    a = config.agent
     learner = Learner(model, optimizer, scheduler, learner_settings(a))
     saved = {"updates": 0, "frames": 0, "written": False}  # what latest.pt holds
     if checkpoint is not None:
@@ -431,10 +440,11 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         curriculum.load_state_dict(checkpoint.get("curriculum", {"stage": len(curriculum.delays)}))
         restore_rng(checkpoint["rng"])
         saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
-        for group in optimizer.param_groups:  # the schedule follows the (maybe extended) budget
-            group["lr"] = config.agent.learning_rate * (progress.lr_factor(0) if scheduler else 1.0)
-            if config.agent.optimizer == "adam":  # the config's, as the learning rate
-                group["eps"] = config.agent.adam_eps
+        # the schedule follows the (maybe extended) budget; the rate and eps are the config's
+        set_learning_rate(optimizer, scheduler, curriculum.learning_rate(a.learning_rate), progress)
+        if a.optimizer == "adam":
+            for group in optimizer.param_groups:
+                group["eps"] = a.adam_eps
     if run.runtime == "async":
         torch.set_num_threads(max(1, run.threads - run.num_actors))  # actors take a core each
 
@@ -540,8 +550,10 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                     runtime = start_runtime()
                 except StopRequested:  # stopped twice while the next stage's actors started
                     break
-                print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}",
-                      flush=True)
+                rate = curriculum.learning_rate(a.learning_rate)
+                set_learning_rate(optimizer, scheduler, rate, progress)
+                print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}"
+                      + (f", learning rate {rate:g}" if rate != a.learning_rate else ""), flush=True)
             if curriculum.delays:
                 stats["curriculum/delay"] = curriculum.delay
             now = time.monotonic()

@@ -26,11 +26,13 @@ class DelayCurriculum:
     run continues at its stage. ``unroll_lengths`` (empty: the run's; one: for every stage; else
     one per entry of ``delays``) are the unroll lengths of the stages before the task;
     ``stage_options`` env options of theirs on top of the task's (the task keeps its own).
+    ``task_learning_rate`` (0: none) replaces the run's learning rate once training reaches the task
+    through stages: a recall turned round at a short delay is held at the long one with smaller steps.
     """
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
                  min_frames: int = 0, unroll_lengths: list[int] | None = None,
-                 stage_options: dict | None = None, hold: int = 1):
+                 stage_options: dict | None = None, hold: int = 1, task_learning_rate: float = 0.0):
         self.delays = [d for d in delays if task_delay is not None and d < task_delay]
         unroll_lengths = list(unroll_lengths or []) if delays else []
         if len(unroll_lengths) == 1:
@@ -43,6 +45,7 @@ class DelayCurriculum:
         self.min_frames = min_frames
         self.stage_options = dict(stage_options or {})
         self.hold = hold
+        self.task_learning_rate = task_learning_rate
         self._streak: int | None = None  # episodes ended since the window first reached the threshold
         self.stage, self.stage_start = 0, 0
 
@@ -60,6 +63,12 @@ class DelayCurriculum:
         """The current stage's unroll length: its own before the final stage (where given), else
         the run's."""
         return task_unroll_length if self.final else self._unroll_of.get(self.delay, task_unroll_length)
+
+    def learning_rate(self, run_learning_rate: float) -> float:
+        """The current learning rate: ``task_learning_rate`` on the task reached through stages (where
+        given), else the run's."""
+        reached = self.delays and self.final and self.task_learning_rate > 0
+        return self.task_learning_rate if reached else run_learning_rate
 
     def env_options(self, options: dict) -> dict:
         """The env options of the current stage: the task's ``options`` on the final stage, else
@@ -107,8 +116,10 @@ class DelayCurriculum:
                   if lengths else "")
         options = ("; stages with " + ", ".join(f"{k}={v}" for k, v in self.stage_options.items())
                    if self.stage_options else "")
+        rate = (f"; learning rate {self.task_learning_rate:g} at delay {self.task_delay}"
+                if self.task_learning_rate > 0 else "")
         return (f"delay curriculum: delays {stages}, moving on at a success rate of {self.threshold:g} "
-                f"over {self.window} episodes{hold}{unroll}{options}")
+                f"over {self.window} episodes{hold}{unroll}{options}{rate}")
 
     def state_dict(self) -> dict:
         return {"stage": self.stage, "stage_start": self.stage_start}

@@ -126,6 +126,10 @@ class EnvConfig:
     """delay_curriculum: the unroll length of the stages before the task, one per listed delay, or
     one for all (empty: unroll_length). A short delay needs no long unroll, and learns in fewer
     frames with a shorter one (docs/AGENTS.md)."""
+    curriculum_task_learning_rate: float = 0.0
+    """delay_curriculum: the learning rate once training reaches the task itself through stages (0:
+    learning_rate throughout; a task without stages trains at learning_rate). Turned-round Active
+    Visual Match agents fell back from 0.9 within 2M frames at delay 60 at 1e-3 (docs/AGENTS.md)."""
     curriculum_env_options: dict = field(default_factory=dict)
     """delay_curriculum: env options of the stages before the task, on top of env_options (the task
     keeps its own), e.g. cue_steps=20 for Active Visual Match: a longer cue phase to learn to look
@@ -159,6 +163,10 @@ class EnvConfig:
         _check(not delays or len(unrolls) in (0, 1, len(delays)),  # without stages they go unused
                f"curriculum_unroll_lengths must give one length, or one per delay of delay_curriculum "
                f"({len(delays)}), got {len(unrolls)}")
+        rate = self.curriculum_task_learning_rate
+        _check(isinstance(rate, (int, float)) and not isinstance(rate, bool) and math.isfinite(rate)
+               and rate >= 0,
+               f"curriculum_task_learning_rate must be a finite number >= 0 (0: learning_rate), got {rate!r}")
         staged = self.curriculum_env_options
         _check(isinstance(staged, dict), f"curriculum_env_options must be a mapping, got {staged!r}")
         _check(not {"delay", "min_delay"} & set(staged),

@@ -73,6 +73,8 @@ def test_field_names_are_unique_and_documented():
         ({"repeat_exploration": 1.0}, r"repeat_exploration must be in \[0, 1\) \(at 1 every step .*got 1.0"),
         ({"repeat_exploration_length": 0}, "repeat_exploration_length must be a positive integer, got 0"),
         ({"adam_eps": 0.0}, "adam_eps must be positive, got 0.0"),
+        ({"curriculum_task_learning_rate": -1e-3},
+         r"curriculum_task_learning_rate must be a finite number >= 0 \(0: learning_rate\), got -0.001"),
         ({"optimizer": "rmsprop", "adam_eps": 1e-5}, "adam_eps=1e-05 applies to optimizer adam, not rmsprop"),
         ({"refine_bias": "sideways"}, "refine_bias must be one of neg_forget, zero, got 'sideways'"),
         ({"recognition_cost": -1.0, "view_match": True}, "recognition_cost must be >= 0, got -1.0"),

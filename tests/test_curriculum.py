@@ -133,6 +133,35 @@ def test_the_stages_before_the_task_take_their_own_unroll_length(tmp_path):
     assert per_delay.unroll_length(300) == 300  # the task's: the run's own
 
 
+def test_the_task_reached_through_stages_takes_its_own_learning_rate(tmp_path):
+    """Stages at delays 1 and 3 train at the run's 1e-3; the task (delay 6) at 2e-4, under the linear
+    schedule's factor, and a resumed run keeps it."""
+    staged = DelayCurriculum([1, 3], task_delay=6, threshold=0.9, task_learning_rate=2e-4)
+    assert staged.learning_rate(1e-3) == 1e-3 and "learning rate 0.0002 at delay 6" in staged.describe()
+    staged.advance(frames=10)
+    staged.advance(frames=20)
+    assert staged.final and staged.learning_rate(1e-3) == 2e-4
+    unstaged = DelayCurriculum([15], task_delay=6, threshold=0.9, task_learning_rate=2e-4)
+    assert unstaged.final and unstaged.learning_rate(1e-3) == 1e-3  # no stages: the run's throughout
+    logdir = tmp_path / "run"
+    common = [*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--learning-rate", "1e-3",
+              "--curriculum-task-learning-rate", "2e-4", "--logdir", str(logdir)]
+    result = run(*common, "--total-frames", "12800")
+    assert "now delay 3, unrolls of 80\n" in result.stdout
+    assert "now delay 6, unrolls of 80, learning rate 0.0002" in result.stdout
+    checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert checkpoint["curriculum"]["stage"] == 2 and checkpoint["optimizer"]["param_groups"][0]["lr"] == 2e-4
+    run(*common, "--total-frames", "15360")  # resumed on the task: still its rate
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["optimizer"]["param_groups"][0][
+        "lr"] == 2e-4
+    linear = tmp_path / "linear"  # the schedule decays the task's rate from here on
+    run(*common[:-1], str(linear), "--lr-schedule", "linear", "--total-frames", "25600")
+    checkpoint = torch.load(linear / "checkpoints" / "latest.pt", weights_only=True)
+    assert checkpoint["curriculum"]["stage"] == 2 and checkpoint["scheduler"]["base_lrs"] == [2e-4]
+    assert 0 < checkpoint["optimizer"]["param_groups"][0]["lr"] < 2e-4 * (1 - checkpoint["curriculum"][
+        "stage_start"] / 25600) + 1e-12
+
+
 def test_stage_env_options_from_the_command_line(tmp_path):
     """--curriculum-env-option is named in the curriculum's line and kept in config.yaml (that the
     stages' envs get it is test_stage_options_go_on_top_of_the_tasks_before_the_task_only's); an
