@@ -140,6 +140,17 @@ class RayRuntime:
             with keeping_signal_handlers():
                 ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
                          log_to_driver=True, configure_logging=False)
+        try:
+            self._start(env_factory, model, unroll_length, batch_size, seed, num_actors, requests_per_actor,
+                        model_factory, exploration)
+        except BaseException:  # a start that fails leaves no Ray of its own running
+            if self._owns_ray:
+                ray.shutdown()
+            raise
+
+    def _start(self, env_factory, model, unroll_length, batch_size, seed, num_actors, requests_per_actor,
+               model_factory, exploration) -> None:
+        ray = self.ray
         probe = env_factory(seed)
         num_envs = probe.num_envs
         probe.close()

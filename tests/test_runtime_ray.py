@@ -115,16 +115,22 @@ def _failing_in_actors(driver_pid, seed):
 
 def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
     """ray.init installs a SIGTERM handler that exits without saving; RayRuntime puts the caller's back,
-    even when its start fails after ray.init."""
+    even when its start fails after ray.init, and then shuts down the Ray it started."""
     import agents.runtime_ray as runtime_ray
 
     class Started(Exception):  # noqa: N818 (stops the test, not an error)
         pass
 
     class FakeRay:
+        shutdowns = 0
+
         @staticmethod
         def is_initialized():
             return False
+
+        @classmethod
+        def shutdown(cls):
+            cls.shutdowns += 1
 
         @staticmethod
         def init(**_):
@@ -144,6 +150,7 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         with pytest.raises(Started):
             RayRuntime(env_factory, make_model(), unroll_length=4, batch_size=1, seed=0)
         assert signal.getsignal(signal.SIGTERM) is caller and signal.getsignal(signal.SIGINT) is caller
+        assert FakeRay.shutdowns == 1  # the Ray it started does not outlive the failed start
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
