@@ -67,7 +67,7 @@ class DelayCurriculum:
     def learning_rate(self, run_learning_rate: float) -> float:
         """The current learning rate: ``task_learning_rate`` on the task reached through stages (where
         given), else the run's."""
-        reached = self.delays and self.final and self.task_learning_rate > 0
+        reached = bool(self.delays) and self.final and self.task_learning_rate > 0
         return self.task_learning_rate if reached else run_learning_rate
 
     def env_options(self, options: dict) -> dict:
