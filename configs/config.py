@@ -129,7 +129,8 @@ class EnvConfig:
     curriculum_task_learning_rate: float = 0.0
     """delay_curriculum: the learning rate once training reaches the task itself through stages (0:
     learning_rate throughout; a task without stages trains at learning_rate). Turned-round Active
-    Visual Match agents fell back from 0.9 within 2M frames at delay 60 at 1e-3 (docs/AGENTS.md)."""
+    Visual Match agents fell back from 0.9 within 2M frames at delay 60 at 1e-3 and held it for
+    2.4M-3.5M frames at 3e-4, 4 of 4 seeds (docs/AGENTS.md, "Holding the turn at delay 60")."""
     curriculum_env_options: dict = field(default_factory=dict)
     """delay_curriculum: env options of the stages before the task, on top of env_options (the task
     keeps its own), e.g. cue_steps=20 for Active Visual Match: a longer cue phase to learn to look
