@@ -356,6 +356,9 @@ def train(config: TrainConfig, resume: bool) -> int:
         if config.env.curriculum_env_options and not curriculum.delays:
             print("curriculum_env_options: no curriculum stage to apply them to; the task keeps its own "
                   "env options")
+        if config.env.curriculum_task_learning_rate and not curriculum.delays:
+            print("curriculum_task_learning_rate: no curriculum stage before the task; it trains at "
+                  "learning_rate throughout")
         if run.init_from and not resume:  # before anything is written: a misfit is one line
             weights, source, skipped = load_weights(run.init_from)
             warn_skipped(skipped, source)

@@ -243,8 +243,9 @@ def test_sigterm_to_a_ray_run_past_its_stages_saves_and_exits_143(tmp_path):
 def test_an_env_without_a_delay_trains_on_the_task_and_says_so(tmp_path):
     result = run("--env", "MiniGrid-MemoryS7-v0", "--num-envs", "2", "--unroll-length", "5", "--hidden-size",
                  "16", "--torso-size", "16", "--threads", "1", "--delay-curriculum", "15", "--total-frames",
-                 "10", "--logdir", str(tmp_path / "run"))
+                 "10", "--curriculum-task-learning-rate", "1e-4", "--logdir", str(tmp_path / "run"))
     assert "has no delay option; training on the task itself" in result.stdout
+    assert "curriculum_task_learning_rate: no curriculum stage before the task" in result.stdout
 
 
 def test_a_stage_logs_its_windows_apart_from_the_task(tmp_path):
