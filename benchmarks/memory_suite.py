@@ -1,7 +1,8 @@
 """The core comparison suite: cores x tasks x seeds through ``train_agent.py``, resumable, with a report.
 
     python benchmarks/memory_suite.py quick                 # run (finished cells are skipped)
-    python benchmarks/memory_suite.py quick --jobs 2        # two cells at once (1 torch thread each)
+    python benchmarks/memory_suite.py quick --jobs 2        # two cells at once (the CPUs shared: 1 thread
+                                                            # each on 2 CPUs; --threads N to choose)
     python benchmarks/memory_suite.py quick --report        # write docs/RESULTS.md tables and docs/img/
     python benchmarks/memory_suite.py quick --tasks MiniGrid-MemoryS7 --cores lstm,ur_lstm
 
@@ -331,12 +332,22 @@ def _already_stopping(_signum, _frame):
     print("stopping: the running cells are saving their checkpoints", flush=True)
 
 
-def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_every_s: float = 300) -> int:
-    """Run the cells, ``jobs`` at a time. Ctrl-C or SIGTERM, to the suite or its process group (or a
+def cell_threads(jobs: int, threads: int = 0, cpus: int | None = None) -> int:
+    """Torch threads for each cell: ``threads`` where given (> 0), else the machine's CPUs shared
+    among the ``jobs`` cells that run at once (at least 1)."""
+    if threads > 0:
+        return threads
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
+
+
+def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_every_s: float = 300,
+              threads: int = 0) -> int:
+    """Run the cells, ``jobs`` at a time, each trainer with ``cell_threads(jobs, threads)`` torch
+    threads. Ctrl-C or SIGTERM, to the suite or its process group (or a
     cell interrupted by a signal), lets the running cells save their checkpoints and starts no new
     one; the same command then resumes. Every ``progress_every_s`` seconds (0: never) each running
     cell's progress is printed (``cell_progress``)."""
-    threads = max(1, 2 // jobs) if jobs > 1 else 2
+    threads = cell_threads(jobs, threads)
     total, start = len(cells), time.monotonic()
     stopping = threading.Event()  # start no new cell
     trainers = Trainers()
@@ -402,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", default="", help="comma-separated subset of the suite's cores")
     parser.add_argument("--seeds", default="", help="comma-separated subset of the suite's seeds")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per cell (default 0: the machine's CPUs divided among the jobs; "
+                             "give 1 when other runs share the machine)")
     parser.add_argument("--progress-every-s", type=float, default=300,
                         help="seconds between progress lines of the running cells (0: none)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")
@@ -425,10 +439,12 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
+    if args.jobs < 1 or args.threads < 0:
+        parser.error(f"--jobs must be >= 1 and --threads >= 0, got --jobs {args.jobs} --threads {args.threads}")
     cells = cells_of(args.suite, suite, tasks, cores, seeds)
     print(f"suite {args.suite}: {len(cells)} cells, {args.jobs} at a time; results in {args.results}",
           flush=True)
-    return run_suite(cells, args.work, args.results, args.jobs, args.progress_every_s)
+    return run_suite(cells, args.work, args.results, args.jobs, args.progress_every_s, args.threads)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,21 @@ def test_a_subset_of_seeds_runs_alone_and_a_name_not_in_the_suite_is_refused():
             cells_of("quick", quick, **subset)
 
 
+def test_each_cell_gets_the_machines_cpus_shared_among_the_jobs_unless_threads_are_given():
+    assert memory_suite.cell_threads(jobs=1, cpus=2) == 2
+    assert memory_suite.cell_threads(jobs=2, cpus=2) == 1
+    assert memory_suite.cell_threads(jobs=3, cpus=2) == 1  # never 0
+    assert memory_suite.cell_threads(jobs=4, cpus=16) == 4
+    assert memory_suite.cell_threads(jobs=1, threads=1, cpus=16) == 1
+
+
+def test_bad_jobs_or_threads_are_refused_in_one_line(capsys):
+    for flags, bad in ((["--jobs", "0"], "--jobs 0"), (["--threads", "-1"], "--threads -1")):
+        with pytest.raises(SystemExit):
+            memory_suite.main(["quick", *flags])
+        assert bad in capsys.readouterr().err
+
+
 TINY = """
 tiny:
   seeds: [0, 1]
