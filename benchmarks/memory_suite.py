@@ -332,12 +332,20 @@ def _already_stopping(_signum, _frame):
     print("stopping: the running cells are saving their checkpoints", flush=True)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS reports one (a container or
+    ``taskset`` can give fewer than ``os.cpu_count()``), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def cell_threads(jobs: int, threads: int = 0, cpus: int | None = None) -> int:
-    """Torch threads for each cell: ``threads`` where given (> 0), else the machine's CPUs shared
-    among the ``jobs`` cells that run at once (at least 1)."""
+    """Torch threads for each cell: ``threads`` where given (> 0), else the CPUs this process may
+    use (``usable_cpus()``) shared among the ``jobs`` cells that run at once (at least 1)."""
     if threads > 0:
         return threads
-    return max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
+    return max(1, (cpus or usable_cpus()) // max(1, jobs))
 
 
 def run_suite(cells: list[Cell], work: Path, results: Path, jobs: int, progress_every_s: float = 300,
@@ -414,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="", help="comma-separated subset of the suite's seeds")
     parser.add_argument("--jobs", type=int, default=1, help="cells run at once")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads per cell (default 0: the machine's CPUs divided among the jobs; "
-                             "give 1 when other runs share the machine)")
+                        help="torch threads per cell (default 0: the CPUs this process may use divided among "
+                             "the jobs; give 1 when other runs share the machine)")
     parser.add_argument("--progress-every-s", type=float, default=300,
                         help="seconds between progress lines of the running cells (0: none)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")

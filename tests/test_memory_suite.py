@@ -214,6 +214,14 @@ def test_each_cell_gets_the_machines_cpus_shared_among_the_jobs_unless_threads_a
     assert memory_suite.cell_threads(jobs=1, threads=1, cpus=16) == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
+def test_the_cpus_shared_are_those_the_process_may_run_on(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert memory_suite.usable_cpus() == 1
+    assert memory_suite.cell_threads(jobs=1) == 1
+
+
 def test_bad_jobs_or_threads_are_refused_in_one_line(capsys):
     for flags, bad in ((["--jobs", "0"], "--jobs 0"), (["--threads", "-1"], "--threads -1")):
         with pytest.raises(SystemExit):
