@@ -20,7 +20,9 @@ to ``<results>/<suite>/<task>/<core>/seed<S>.json`` (``benchmarks/results`` by d
     threshold, curve [[frames, mean return of the last 100 episodes], ...], final_return (null where a
     delay curriculum never reached the task),
     success_curve [[frames, success rate of the last 100 episodes], ...] (empty where the task gives no
-    verdicts), final_success (or null), frames_to_threshold (or null), auc (mean of the curve over
+    verdicts), final_success (or null), verdicts (whether the task or its curriculum's stages gave
+    verdicts: true for a task judged by its success rate even where the stages never passed),
+    frames_to_threshold (or null), auc (mean of the curve over
     the budget; with a delay curriculum the stages' frames count 0; both of the success curve where
     there is one, else of the return's: suite_stats.scored_curve), task_from (the frame of the first
     window at the task where a delay curriculum trained stages first, 0 without stages, null if the
@@ -295,6 +297,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         "total_frames": spec["total_frames"], "threshold": spec["threshold"], "curve": curve,
         "final_return": suite_stats.final_value(curve) if curve else None,  # None: never at the task
         "success_curve": success, "final_success": suite_stats.final_value(success) if success else None,
+        "verdicts": bool(success or read_curve(logdir, "curriculum/success_rate_100")),
         "frames_to_threshold": suite_stats.frames_to_threshold(scored, spec["threshold"]),
         "auc": suite_stats.area_under_curve(scored, spec["total_frames"], task_from),
         "task_from": task_from,

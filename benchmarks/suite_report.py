@@ -42,8 +42,7 @@ def _frames(value) -> str:
 def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
     """One row per core, judged by the success rate where the task's runs report verdicts (else the
     return: ``suite_stats.scored_curve``)."""
-    verdicts = any(r.get("success_curve") for r in runs)
-    final = "final success rate" if verdicts else "final return"
+    final = "final success rate" if suite_stats.gives_verdicts(runs) else "final return"
     lines = [f"| core | seeds | {final} | reached {spec['threshold']} | frames to {spec['threshold']} "
              "(median of those that reached it) | area under the curve |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -110,7 +109,7 @@ def plot_task(path: Path, task: str, spec: dict, runs: list[dict], cores: list[s
         for seed in seeds:  # each seed's own curve: a band over 3 seeds would leave the possible range
             ax.plot(grid, seed, color=line.get_color(), lw=0.6, alpha=0.45)
     ax.axhline(spec["threshold"], color="grey", lw=0.8, ls="--")
-    score = "success rate" if any(r.get("success_curve") for r in runs) else "mean return"
+    score = "success rate" if suite_stats.gives_verdicts(runs) else "mean return"
     ax.set(title=task, xlabel="frames", ylabel=f"{score} (last 100 episodes)")
     ax.legend(fontsize=7)
     _save(fig, path)
@@ -208,7 +207,7 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
         options = spec.get("options") or {}
-        score = "success rate" if any(r.get("success_curve") for r in mine) else "return"
+        score = "success rate" if suite_stats.gives_verdicts(mine) else "return"
         out += [f"### {task}", "",
                 (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
                 + f"{' with ' + json.dumps(options) if options else ''}, "

@@ -73,6 +73,12 @@ def scored_curve(run: dict) -> list:
     return run.get("success_curve") or run["curve"]
 
 
+def gives_verdicts(runs: list[dict]) -> bool:
+    """Are these runs (one task) judged by a success rate? Yes where any has a ``success_curve``, or
+    ``verdicts`` (a delay curriculum whose stages gave verdicts: a task never reached still does)."""
+    return any(r.get("success_curve") or r.get("verdicts") for r in runs)
+
+
 def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dict:
     """One core on one task over seeds, each run judged by its ``scored_curve``: ``final``
     (``bootstrap_interval``: mean, low, high, over the seeds that reached the task; all ``nan`` if

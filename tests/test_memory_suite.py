@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import memory_suite, suite_stats
+from benchmarks import memory_suite, suite_report, suite_stats
 from benchmarks.memory_suite import cells_of, load_suite, train_command
 from benchmarks.suite_report import core_flags_note
 
@@ -65,6 +65,15 @@ def test_a_seed_stuck_in_the_stages_fails_the_summary_without_spoiling_the_final
     assert s["auc"][0] == pytest.approx((0.5 + 0.0) / 2)
     nobody = suite_stats.summarize_runs(runs[1:], 0.9, 1000)
     assert math.isnan(nobody["final"][0]) and nobody["success"] is None and nobody["auc"][0] == 0.0
+
+
+def test_a_verdict_task_whose_seeds_all_stayed_in_the_stages_is_still_labelled_by_its_success_rate():
+    stuck = {"core": "ur_lstm", "curve": [], "task_from": None, "success_curve": [], "verdicts": True}
+    assert suite_stats.gives_verdicts([stuck])
+    assert not suite_stats.gives_verdicts([{**stuck, "verdicts": False}])
+    spec = {"threshold": 0.9, "total_frames": 1000}
+    table = "\n".join(suite_report.task_table("T", spec, [stuck], ["ur_lstm"]))
+    assert "final success rate" in table and "1 never left the curriculum's stages" in table
 
 
 def test_the_task_start_is_read_from_the_metrics(tmp_path):
