@@ -86,8 +86,7 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
     ``task_from`` counts its curriculum's stages as 0, ``area_under_curve``), ``reached`` (seeds that
     reached the threshold), ``stages_only`` (seeds whose delay curriculum never reached the task:
     ``task_from`` None), ``frames_to_threshold`` (median over the seeds that reached it, or
-    ``None``), ``success`` (the interval of the final success rates of the seeds that reached the
-    task, or ``None`` unless each of them has a ``success_curve``)."""
+    ``None``). Where the runs give verdicts ``final`` is their success rate (``gives_verdicts``)."""
     at_task = [r for r in runs if r["curve"]]
     reached = [f for f in (frames_to_threshold(scored_curve(r), threshold) for r in at_task) if f is not None]
     nothing = (math.nan, math.nan, math.nan)
@@ -99,8 +98,6 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
         "reached": len(reached),
         "stages_only": len(runs) - len(at_task),
         "frames_to_threshold": float(np.median(reached)) if reached else None,
-        "success": (bootstrap_interval([final_value(r["success_curve"]) for r in at_task])
-                    if at_task and all(r.get("success_curve") for r in at_task) else None),
     }
 
 

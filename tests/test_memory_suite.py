@@ -61,10 +61,10 @@ def test_a_seed_stuck_in_the_stages_fails_the_summary_without_spoiling_the_final
             {"curve": [], "task_from": None, "success_curve": []}]
     s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=1000)
     assert s["stages_only"] == 1 and s["reached"] == 1
-    assert s["final"][0] == pytest.approx(1.0) and s["success"][0] == pytest.approx(1.0)
+    assert s["final"][0] == pytest.approx(1.0)
     assert s["auc"][0] == pytest.approx((0.5 + 0.0) / 2)
     nobody = suite_stats.summarize_runs(runs[1:], 0.9, 1000)
-    assert math.isnan(nobody["final"][0]) and nobody["success"] is None and nobody["auc"][0] == 0.0
+    assert math.isnan(nobody["final"][0]) and nobody["auc"][0] == 0.0
 
 
 def test_a_verdict_task_whose_seeds_all_stayed_in_the_stages_is_still_labelled_by_its_success_rate():
@@ -119,10 +119,9 @@ def test_summary_of_runs():
     assert s["seeds"] == 3 and s["reached"] == 2
     assert s["frames_to_threshold"] == 75.0  # median of 100 and 50
     assert s["final"][0] == pytest.approx((1.0 + 0.9 + 0.3) / 3)
-    assert s["success"] is None  # no run reports verdicts
     with_verdicts = [{**run, "success_curve": [[100, value]]}
                      for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
-    assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["success"][0] == pytest.approx(0.5)
+    assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["final"][0] == pytest.approx(0.5)
 
 
 def test_a_task_with_verdicts_is_judged_by_its_success_rate_not_its_return():
@@ -132,7 +131,7 @@ def test_a_task_with_verdicts_is_judged_by_its_success_rate_not_its_return():
             {"curve": [[0, 1.2], [100, 2.4]], "success_curve": [[0, 0.3], [100, 0.4]]}]
     s = suite_stats.summarize_runs(runs, threshold=0.9, total_frames=100)
     assert s["reached"] == 1 and s["frames_to_threshold"] == 50.0
-    assert s["final"][0] == pytest.approx(0.7) and s["success"][0] == pytest.approx(0.7)
+    assert s["final"][0] == pytest.approx(0.7)  # the success rate, not the return
     assert s["auc"][0] == pytest.approx(suite_stats.area_under_curve(runs[0]["success_curve"], 100) / 2
                                         + suite_stats.area_under_curve(runs[1]["success_curve"], 100) / 2)
     no_verdicts = [{"curve": run["curve"]} for run in runs]
