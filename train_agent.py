@@ -96,7 +96,7 @@ def resume_command() -> str:
 EVAL_EPISODES = 10
 # Fields a resumed run may change; everything else must match the run's config.yaml.
 RESUMABLE_CHANGES = {"total_frames", "checkpoint_every_s", "log_every_s", "threads", "logdir",
-                     "num_actors", "ray_address", "device"}
+                     "num_actors", "ray_address", "device", "stop_at"}
 
 
 class UsageError(Exception):
@@ -523,6 +523,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         last_log = last_save = time.monotonic()
         next_milestone = (progress.frames // (run.total_frames // 4 or 1) + 1) * (run.total_frames // 4 or 1)
         stats: dict = {}
+        solved = ""
         while progress.frames < run.total_frames and stop["signal"] is None:
             stop["acting"] = True
             try:
@@ -541,6 +542,9 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
             episodes = runtime.pop_episodes()
             logger.episodes(episodes, progress.frames)
             score, count = logger.window()
+            if curriculum.final and count >= logger.WINDOW and score >= run.stop_at:
+                solved = f"; stopped at {logger.window_name} {score:.2f} >= stop_at {run.stop_at:g}"
+                break
             if curriculum.passed(score, count, progress.frames, len(episodes)):
                 print(f"delay curriculum: {logger.window_name} {score:.2f} over the last "
                       f"{count} episodes at delay {curriculum.delay} "
@@ -584,7 +588,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         for s, handler in previous.items():
             signal.signal(s, handler)
     mean, success = logger.mean_return(), logger.success_rate()
-    status = f"stopped by signal {stop['signal']}" if stop["signal"] else "done"
+    status = f"stopped by signal {stop['signal']}" if stop["signal"] else "done" + solved
     if not curriculum.final:
         status += f" at delay {curriculum.delay}, a curriculum stage"
     print(f"{status}: {progress.frames:,} frames, mean return of the last "

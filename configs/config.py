@@ -390,6 +390,12 @@ class RunConfig:
     """torch intra-op threads of the learner (async: minus one per actor, at least 1; actors and
     evaluation use 1). More than 1 measured no faster for the default model on 2 cores, and two runs
     side by side with 2 each slowed the sync one to 2% of its solo speed (docs/PERFORMANCE.md)."""
+    stop_at: float = math.inf
+    """Stop (saved, exit 0) once the run's own task, past any delay curriculum's stages, scores at
+    least this over its last 100 episodes: the success rate where the task gives verdicts, else the
+    mean return (what ``charts/success_rate_100`` or ``charts/mean_return_100`` logs). inf: train to
+    total_frames. A resumed run starts a fresh window, so it trains 100 episodes more before it can
+    stop again."""
     init_from: str = ""
     """A new run starts from the network weights of this run directory (its newest readable
     checkpoint) or checkpoint file; optimiser, schedule and frame count start fresh. The network must
@@ -416,6 +422,7 @@ class RunConfig:
                "checkpoint_every_s and log_every_s must be positive")
         _check(isinstance(self.threads, int) and self.threads >= 1,
                f"threads must be a positive integer, got {self.threads!r}")
+        _check(not math.isnan(self.stop_at), "stop_at must be a number (inf: never stop early), got nan")
 
 
 SECTIONS = {"env": EnvConfig, "core": CoreConfig, "agent": AgentConfig, "run": RunConfig}

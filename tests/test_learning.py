@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
+#: The learning checks stop a run once its window of 100 episodes is this good (``--stop-at``), so
+#: a run that learns takes what it needs rather than its whole budget; the evaluation after it must
+#: still reach 0.9, which a policy at 0.98 misses in 100 episodes about once in 10^5 (binomial).
+SOLVED = "0.98"
+
+
 def train_and_evaluate(tmp_path: Path, *args: str, preset: tuple[str, ...] = ("--config", "recall_easy"),
                        seed: int = 1) -> float:
+    """Train (``args`` on top of ``preset``), then evaluate 100 episodes; the mean return."""
     logdir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base = [sys.executable, str(ROOT / "train_agent.py")]
@@ -32,7 +39,7 @@ def train_and_evaluate(tmp_path: Path, *args: str, preset: tuple[str, ...] = ("-
 
 @pytest.mark.parametrize("agent", ["a2c", "impala"])
 def test_ur_lstm_learns_the_short_recall_task(tmp_path, agent):
-    assert train_and_evaluate(tmp_path, "--agent", agent) >= 0.9
+    assert train_and_evaluate(tmp_path, "--agent", agent, "--stop-at", SOLVED) >= 0.9
 
 
 def test_memoryless_core_stays_at_chance(tmp_path):
@@ -47,7 +54,7 @@ def test_the_defaults_learn_a_15_step_recall(tmp_path):
     defaults of 496ee9b the ``defaults`` suite's seeds reached 0.9 at 70k, 87k and 100k frames; with
     the head layer of 2026-12-05 at 84k, 81k and 73k, docs/AGENTS.md; 300k frames leave seed 0 a
     margin of 3.6x)."""
-    args = ("--env", "CueRecall-v0", "--total-frames", "300000")
+    args = ("--env", "CueRecall-v0", "--total-frames", "300000", "--stop-at", SOLVED)
     assert train_and_evaluate(tmp_path, *args, "--core", "ur_lstm", preset=(), seed=0) >= 0.9
 
 
@@ -65,5 +72,5 @@ def test_the_defaults_learn_the_shuffled_recall_at_delay_30(tmp_path):
     defaults before stayed below it for 3M frames in 3 of 3 seeds (docs/AGENTS.md); with the head
     layer of 2026-12-05 at 116k, 76k and 111k. 450k frames leave seed 0 a margin of 3.9x."""
     args = ("--env", "ShuffledCueRecall-v0", "--env-option", "delay=30", "--core", "ur_lstm",
-            "--total-frames", "450000")
+            "--total-frames", "450000", "--stop-at", SOLVED)
     assert train_and_evaluate(tmp_path, *args, preset=(), seed=0) >= 0.9
