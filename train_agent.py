@@ -357,8 +357,11 @@ def train(config: TrainConfig, resume: bool) -> int:
             print("curriculum_env_options: no curriculum stage to apply them to; the task keeps its own "
                   "env options")
         if config.env.curriculum_task_learning_rate and not curriculum.delays:
-            print("curriculum_task_learning_rate: no curriculum stage before the task; it trains at "
-                  "learning_rate throughout")
+            e = config.env
+            print(f"curriculum_task_learning_rate: no curriculum stage before the task; it trains at "
+                  f"learning_rate until it passes as a stage would (curriculum_success "
+                  f"{e.curriculum_success:g} over {e.curriculum_hold} window{'s' * (e.curriculum_hold > 1)}), "
+                  f"then at {e.curriculum_task_learning_rate:g}")
         if run.init_from and not resume:  # before anything is written: a misfit is one line
             weights, source, skipped = load_weights(run.init_from)
             warn_skipped(skipped, source)
@@ -561,6 +564,11 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                 set_learning_rate(optimizer, scheduler, rate, progress)
                 print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}"
                       + (f", learning rate {rate:g}" if rate != a.learning_rate else ""), flush=True)
+            elif curriculum.task_passed(score, count, progress.frames, len(episodes)):
+                rate = curriculum.learning_rate(a.learning_rate)
+                set_learning_rate(optimizer, scheduler, rate, progress)
+                print(f"the task passed: {logger.window_name} {score:.2f} over the last {count} episodes "
+                      f"({progress.frames:,} frames); learning rate {rate:g} from here on", flush=True)
             if curriculum.delays:
                 stats["curriculum/delay"] = curriculum.delay
             now = time.monotonic()

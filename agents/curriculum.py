@@ -27,7 +27,9 @@ class DelayCurriculum:
     one per entry of ``delays``) are the unroll lengths of the stages before the task;
     ``stage_options`` env options of theirs on top of the task's (the task keeps its own).
     ``task_learning_rate`` (0: none) replaces the run's learning rate once training reaches the task
-    through stages: a recall turned round at a short delay is held at the long one with smaller steps.
+    through stages (a recall turned round at a short delay is held at the long one with smaller
+    steps) or, with no stage before the task, once ``task_passed`` says the task has passed as a
+    stage would (a learned recall is held with smaller steps); that it passed is saved too.
     """
 
     def __init__(self, delays: list[int], task_delay: int | None, threshold: float, window: int = 100,
@@ -48,6 +50,7 @@ class DelayCurriculum:
         self.task_learning_rate = task_learning_rate
         self._streak: int | None = None  # episodes ended since the window first reached the threshold
         self.stage, self.stage_start = 0, 0
+        self.task_learned = False  # the task, with no stage before it, passed (task_passed)
 
     @property
     def final(self) -> bool:
@@ -65,9 +68,9 @@ class DelayCurriculum:
         return task_unroll_length if self.final else self._unroll_of.get(self.delay, task_unroll_length)
 
     def learning_rate(self, run_learning_rate: float) -> float:
-        """The current learning rate: ``task_learning_rate`` on the task reached through stages (where
-        given), else the run's."""
-        reached = bool(self.delays) and self.final and self.task_learning_rate > 0
+        """The current learning rate: ``task_learning_rate`` (where given) on the task reached through
+        stages, or on a task without stages once it passed, else the run's."""
+        reached = self.final and (bool(self.delays) or self.task_learned) and self.task_learning_rate > 0
         return self.task_learning_rate if reached else run_learning_rate
 
     def env_options(self, options: dict) -> dict:
@@ -90,6 +93,17 @@ class DelayCurriculum:
         has trained ``min_frames`` (``frames``: the run's count). Never on the final stage."""
         if self.final:
             return False
+        return self._held(score, episodes, frames, new_episodes)
+
+    def task_passed(self, score: float | None, episodes: int, frames: int, new_episodes: int = 0) -> bool:
+        """``passed``'s test on a task with no stage before it, where a ``task_learning_rate`` waits
+        for it: True once, at the update the task passes (``learning_rate`` then gives the task's)."""
+        if self.delays or self.task_learned or self.task_learning_rate <= 0:
+            return False
+        self.task_learned = self._held(score, episodes, frames, new_episodes)
+        return self.task_learned
+
+    def _held(self, score: float | None, episodes: int, frames: int, new_episodes: int) -> bool:
         at = score is not None and episodes >= self.window and score >= self.threshold
         if not at:
             self._streak = None
@@ -122,8 +136,9 @@ class DelayCurriculum:
                 f"over {self.window} episodes{hold}{unroll}{options}{rate}")
 
     def state_dict(self) -> dict:
-        return {"stage": self.stage, "stage_start": self.stage_start}
+        return {"stage": self.stage, "stage_start": self.stage_start, "task_learned": self.task_learned}
 
     def load_state_dict(self, state: dict) -> None:
         self.stage = min(int(state.get("stage", 0)), len(self.delays))
         self.stage_start = int(state.get("stage_start", 0))
+        self.task_learned = bool(state.get("task_learned", False))

@@ -127,10 +127,12 @@ class EnvConfig:
     one for all (empty: unroll_length). A short delay needs no long unroll, and learns in fewer
     frames with a shorter one (docs/AGENTS.md)."""
     curriculum_task_learning_rate: float = 0.0
-    """delay_curriculum: the learning rate once training reaches the task itself through stages (0:
-    learning_rate throughout; a task without stages trains at learning_rate). Turned-round Active
-    Visual Match agents fell back from 0.9 within 2M frames at delay 60 at 1e-3 and held it for
-    2.4M-3.5M frames at 3e-4, 4 of 4 seeds (docs/AGENTS.md, "Holding the turn at delay 60")."""
+    """The learning rate of the task itself once training reaches it through the stages of
+    delay_curriculum, or, where no stage comes before it, once the task passes as a stage would
+    (curriculum_success held over curriculum_hold windows, after curriculum_min_frames); until then
+    learning_rate (0: learning_rate throughout). Turned-round Active Visual Match agents fell back
+    from 0.9 within 2M frames at delay 60 at 1e-3 and held it for 2.4M-3.5M frames at 3e-4, 4 of 4
+    seeds (docs/AGENTS.md, "Holding the turn at delay 60")."""
     curriculum_env_options: dict = field(default_factory=dict)
     """delay_curriculum: env options of the stages before the task, on top of env_options (the task
     keeps its own), e.g. cue_steps=20 for Active Visual Match: a longer cue phase to learn to look

@@ -142,7 +142,7 @@ def test_the_task_reached_through_stages_takes_its_own_learning_rate(tmp_path):
     staged.advance(frames=20)
     assert staged.final and staged.learning_rate(1e-3) == 2e-4
     unstaged = DelayCurriculum([15], task_delay=6, threshold=0.9, task_learning_rate=2e-4)
-    assert unstaged.final and unstaged.learning_rate(1e-3) == 1e-3  # no stages: the run's throughout
+    assert unstaged.final and unstaged.learning_rate(1e-3) == 1e-3  # no stages: the run's until it passes
     logdir = tmp_path / "run"
     common = [*FAST, "--delay-curriculum", "1,3", "--curriculum-success", "0.05", "--learning-rate", "1e-3",
               "--curriculum-task-learning-rate", "2e-4", "--logdir", str(logdir)]
@@ -160,6 +160,44 @@ def test_the_task_reached_through_stages_takes_its_own_learning_rate(tmp_path):
     assert checkpoint["curriculum"]["stage"] == 2 and checkpoint["scheduler"]["base_lrs"] == [2e-4]
     assert 0 < checkpoint["optimizer"]["param_groups"][0]["lr"] < 2e-4 * (1 - checkpoint["curriculum"][
         "stage_start"] / 25600) + 1e-12
+
+
+def test_a_task_without_stages_takes_its_own_rate_once_it_passes_as_a_stage_would():
+    """Three windows in a row at 0.9 (each update ends 100 episodes), after 50 frames: then, and only
+    then, the task's rate; it is saved with the curriculum's state."""
+    task = DelayCurriculum([15], task_delay=6, threshold=0.9, window=100, hold=3, min_frames=50,
+                           task_learning_rate=2e-4)
+    calls = [(0.95, 10), (0.95, 20), (0.5, 30), (0.95, 40), (0.95, 50), (0.95, 60), (0.95, 70)]
+    passed = [task.task_passed(score, 100, frames, new_episodes=100) for score, frames in calls]
+    assert passed == [False, False, False, False, False, True, False]  # the low window restarts the count
+    assert task.learning_rate(1e-3) == 2e-4
+    resumed = DelayCurriculum([15], task_delay=6, threshold=0.9, task_learning_rate=2e-4)
+    resumed.load_state_dict(task.state_dict())
+    assert resumed.learning_rate(1e-3) == 2e-4
+    resumed.load_state_dict({"stage": 0, "stage_start": 0})  # a checkpoint from before task_learned
+    assert resumed.learning_rate(1e-3) == 1e-3
+    no_rate = DelayCurriculum([], task_delay=6, threshold=0.9, task_learning_rate=0.0)
+    assert not any(no_rate.task_passed(1.0, 100, f * 100, 100) for f in range(5))
+    staged = DelayCurriculum([1], task_delay=6, threshold=0.9, task_learning_rate=2e-4)
+    staged.advance(frames=10)  # through stages: the rate applies on arrival, task_passed never fires
+    assert staged.learning_rate(1e-3) == 2e-4 and not staged.task_passed(1.0, 100, 20, 100)
+
+
+def test_a_run_without_stages_moves_to_the_tasks_rate_once_it_passes_and_keeps_it_on_resume(tmp_path):
+    """One update (1280 frames) ends over 100 episodes; a threshold that chance passes."""
+    logdir = tmp_path / "run"
+    common = [*FAST, "--curriculum-success", "0.05", "--curriculum-task-learning-rate", "2e-4",
+              "--logdir", str(logdir)]
+    result = run(*common, "--total-frames", "2560")
+    assert "it trains at learning_rate until it passes as a stage would" in result.stdout
+    assert "the task passed: success" in result.stdout
+    assert "(1,280 frames); learning rate 0.0002 from here on" in result.stdout
+    checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
+    assert checkpoint["curriculum"]["task_learned"] and checkpoint["optimizer"]["param_groups"][0]["lr"] == 2e-4
+    again = run(*common, "--total-frames", "3840")
+    assert "the task passed" not in again.stdout
+    assert torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["optimizer"]["param_groups"][0][
+        "lr"] == 2e-4
 
 
 def test_stage_env_options_from_the_command_line(tmp_path):
