@@ -101,7 +101,7 @@ def test_a_run_moves_through_the_stages_and_resumes_at_its_stage(tmp_path, runti
     assert "now delay 3" in first.stdout and "now delay 6" not in first.stdout
     assert "done at delay 3, a curriculum stage" in first.stdout
     checkpoint = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
-    assert checkpoint["curriculum"] == {"stage": 1, "stage_start": 1280}
+    assert checkpoint["curriculum"] == {"stage": 1, "stage_start": 1280, "task_learned": False}
     rows = [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
     assert not any("charts/success_rate_100" in row for row in rows)  # no episode of the task yet
     assert "delay_curriculum:\n  - 1\n  - 3\n  - 30" in (logdir / "config.yaml").read_text()
