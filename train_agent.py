@@ -426,6 +426,13 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
     progress = Progress(run.total_frames)
     scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, progress.lr_factor)
                  if config.agent.lr_schedule == "linear" else None)
+
+    def follow_curriculum_rate() -> float:
+        """The optimiser at the curriculum's learning rate now (the task's, or the run's); returns it."""
+        rate = curriculum.learning_rate(a.learning_rate)
+        set_learning_rate(optimizer, scheduler, rate, progress)
+        return rate
+
     latest = logdir / "checkpoints" / "latest.pt"
     remove_stale_temporaries(latest.parent)  # left by a kill inside a save; this run holds the lock
     checkpoint, source = None, latest
@@ -447,7 +454,7 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
         restore_rng(checkpoint["rng"])
         saved = {"updates": learner.updates, "frames": progress.frames, "written": True}
         # the schedule follows the (maybe extended) budget; the rate and eps are the config's
-        set_learning_rate(optimizer, scheduler, curriculum.learning_rate(a.learning_rate), progress)
+        follow_curriculum_rate()
         if a.optimizer == "adam":
             for group in optimizer.param_groups:
                 group["eps"] = a.adam_eps
@@ -560,13 +567,11 @@ def _train(config: TrainConfig, resume: bool, model: ActorCritic, device: torch.
                     runtime = start_runtime()
                 except StopRequested:  # stopped twice while the next stage's actors started
                     break
-                rate = curriculum.learning_rate(a.learning_rate)
-                set_learning_rate(optimizer, scheduler, rate, progress)
+                rate = follow_curriculum_rate()
                 print(f"now delay {curriculum.delay}, unrolls of {curriculum.unroll_length(a.unroll_length)}"
                       + (f", learning rate {rate:g}" if rate != a.learning_rate else ""), flush=True)
             elif curriculum.task_passed(score, count, progress.frames, len(episodes)):
-                rate = curriculum.learning_rate(a.learning_rate)
-                set_learning_rate(optimizer, scheduler, rate, progress)
+                rate = follow_curriculum_rate()
                 print(f"the task passed: {logger.window_name} {score:.2f} over the last {count} episodes "
                       f"({progress.frames:,} frames); learning rate {rate:g} from here on", flush=True)
             if curriculum.delays:
