@@ -207,7 +207,8 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
         options = spec.get("options") or {}
-        score = "success rate" if suite_stats.gives_verdicts(mine) else "return"
+        # a task no run has reached yet cannot tell whether it gives verdicts
+        score = ("success rate" if suite_stats.gives_verdicts(mine) else "return") if mine else "score"
         out += [f"### {task}", "",
                 (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
                 + f"{' with ' + json.dumps(options) if options else ''}, "

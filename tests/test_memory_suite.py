@@ -367,3 +367,15 @@ def test_the_report_states_each_cores_flags():
     assert core_flags_note({"core_flags": {"mlp": {"previous_inputs": False}}}) == (
         ' Per core: `mlp` with {"previous_inputs": false}.')
     assert core_flags_note({}) == ""
+
+
+def test_a_task_no_run_has_reached_names_no_score_it_cannot_know(tmp_path):
+    """Whether a task is judged by success rate or return comes from its runs' records: before any
+    has finished the report says "score", not "return"."""
+    suite = {"seeds": [0], "cores": ["mlp"],
+             "tasks": {"Recall": {"options": {"env": "CueRecall-v0"}, "total_frames": 1000, "threshold": 0.9}}}
+    page = tmp_path / "RESULTS.md"
+    suite_report.write_report("tiny", suite, tmp_path / "results", page, tmp_path / "img", "report")
+    text = page.read_text()
+    assert "solved at a score of 0.9" in text and "0 of 1 runs finished" in text
+    assert "| mlp | 0 | not run |" in text
