@@ -3,7 +3,8 @@
     python benchmarks/memory_suite.py quick                 # run (finished cells are skipped)
     python benchmarks/memory_suite.py quick --jobs 2        # two cells at once (the CPUs shared: 1 thread
                                                             # each on 2 CPUs; --threads N to choose)
-    python benchmarks/memory_suite.py quick --report        # write docs/RESULTS.md tables and docs/img/
+    python benchmarks/memory_suite.py quick --report        # write docs/RESULTS.md tables (results, claims,
+                                                            # time per cell from the runs) and docs/img/
     python benchmarks/memory_suite.py quick --tasks MiniGrid-MemoryS7 --cores lstm,ur_lstm
 
 Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``): seeds, cores, tasks (each a

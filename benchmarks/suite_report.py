@@ -39,10 +39,15 @@ def _frames(value) -> str:
     return "-" if value is None else f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.0f}k"
 
 
+def score_name(runs: list[dict]) -> str:
+    """What one task's runs are judged by; "score" before any has finished (only the records tell)."""
+    return ("success rate" if suite_stats.gives_verdicts(runs) else "return") if runs else "score"
+
+
 def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
     """One row per core, judged by the success rate where the task's runs report verdicts (else the
     return: ``suite_stats.scored_curve``)."""
-    final = "final success rate" if suite_stats.gives_verdicts(runs) else "final return"
+    final = f"final {score_name(runs)}"
     lines = [f"| core | seeds | {final} | reached {spec['threshold']} | frames to {spec['threshold']} "
              "(median of those that reached it) | area under the curve |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -168,6 +173,28 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
     return rows
 
 
+def time_section(suite: dict, runs: list[dict]) -> list[str]:
+    """How long the suite takes: each task's cells at the median rate of its finished runs."""
+    cost = suite_stats.suite_cost(suite, runs)
+    lines = ["| task | cells finished | cells left | frames/s per run (median) | hours per cell |",
+             "|---|---:|---:|---:|---:|"]
+    for task, t in cost["tasks"].items():
+        rate, hours = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
+        lines.append(f"| {task} | {t['finished']} | {t['left']} | {rate} | {hours} |")
+    text = (f"The finished cells took about {cost['hours_done']:.0f} run-hours; the cells left of tasks with "
+            f"a finished run need about {cost['hours_left']:.0f} more")
+    if cost["frames_unmeasured"]:
+        guess = ""
+        if cost["rates"]:
+            slow, fast = (cost["frames_unmeasured"] / rate / 3600 for rate in cost["rates"])
+            guess = (f" (about {fast:.0f} to {slow:.0f} run-hours at the fastest and the slowest measured "
+                     "task's rate; only a guess, their envs and unrolls differ)")
+        text += f", and the tasks no run has finished {cost['frames_unmeasured'] / 1e9:.2f}G frames{guess}"
+    return ["Each run's rate is its frames over its wall time as it ran (on the machines named above, "
+            "with the `--threads` its command names; a 2-CPU machine running two runs of one thread at a "
+            "time takes about half the run-hours). " + text + ".", "", *lines]
+
+
 def core_flags_note(suite: dict) -> str:
     """The suite's per-core flags as a sentence (empty without any): they change what a cell ran."""
     flags = suite.get("core_flags") or {}
@@ -203,12 +230,12 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 "baseline's; **reversed**: below; **no difference**: they overlap; **open**: a core has "
                 "not run every seed, or no seed of either reached the threshold.", "",
                 *claims_table(suite, runs), ""]
+    out += ["### Time", "", *time_section(suite, runs), ""]
     gate_task = None
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
         options = spec.get("options") or {}
-        # a task no run has reached yet cannot tell whether it gives verdicts
-        score = ("success rate" if suite_stats.gives_verdicts(mine) else "return") if mine else "score"
+        score = score_name(mine)
         out += [f"### {task}", "",
                 (f"Preset `{spec['config']}`" if spec.get("config") else "The program's defaults")
                 + f"{' with ' + json.dumps(options) if options else ''}, "

@@ -126,3 +126,36 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
     if base["auc"][1] > mine["auc"][2]:
         return "reversed", evidence
     return "no difference", evidence
+
+
+def training_rate(run: dict) -> float | None:
+    """Frames per second of wall time of the invocation that finished ``run`` (frames trained since it
+    resumed over its ``wall_s``); ``None`` without a positive time."""
+    frames = (run["curve"][-1][0] if run["curve"] else run["total_frames"]) - run.get("resumed_from", 0)
+    return frames / run["wall_s"] if run.get("wall_s", 0) > 0 and frames > 0 else None
+
+
+def suite_cost(suite: dict, runs: list[dict]) -> dict:
+    """How long the suite's cells take, from the finished runs' own rates. Per task: ``finished`` and
+    ``left`` (cells), ``rate`` (median ``training_rate`` of its finished runs, or ``None``),
+    ``run_hours`` (hours of one run at that rate for one cell's budget, or ``None``). Over the suite:
+    ``rates`` (the slowest and the fastest task's rate, or ``None``), ``hours_done`` (the finished
+    cells' budgets at their tasks' rates), ``hours_left`` (the cells left of tasks with a rate),
+    ``frames_unmeasured`` (the frames left of tasks without one)."""
+    cells = len(suite["cores"]) * len(suite["seeds"])
+    tasks, done, left, unmeasured = {}, 0.0, 0.0, 0
+    for task, spec in suite["tasks"].items():
+        mine = [r for r in runs if r["task"] == task]
+        rates = [r for r in map(training_rate, mine) if r]
+        rate = float(np.median(rates)) if rates else None
+        hours = spec["total_frames"] / rate / 3600 if rate else None
+        remaining = max(cells - len(mine), 0)
+        tasks[task] = {"finished": len(mine), "left": remaining, "rate": rate, "run_hours": hours}
+        if hours is None:
+            unmeasured += remaining * spec["total_frames"]
+        else:
+            done += len(mine) * hours
+            left += remaining * hours
+    measured = [t["rate"] for t in tasks.values() if t["rate"]]
+    return {"tasks": tasks, "rates": (min(measured), max(measured)) if measured else None,
+            "hours_done": done, "hours_left": left, "frames_unmeasured": unmeasured}

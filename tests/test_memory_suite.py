@@ -377,5 +377,24 @@ def test_a_task_no_run_has_reached_names_no_score_it_cannot_know(tmp_path):
     page = tmp_path / "RESULTS.md"
     suite_report.write_report("tiny", suite, tmp_path / "results", page, tmp_path / "img", "report")
     text = page.read_text()
-    assert "solved at a score of 0.9" in text and "0 of 1 runs finished" in text
+    assert "solved at a score of 0.9" in text and "0 of 1 runs finished" in text and "| final score |" in text
     assert "| mlp | 0 | not run |" in text
+
+
+def test_the_suites_time_comes_from_each_tasks_own_rate():
+    """Hours per cell from the median rate of a task's finished runs (frames since each resumed over
+    its wall time); a task with no finished run is counted in frames, not hours."""
+    suite = {"seeds": [0, 1], "cores": ["a", "b"],
+             "tasks": {"T": {"total_frames": 7_200_000}, "U": {"total_frames": 1_000_000}}}
+    runs = [{"task": "T", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000, "resumed_from": 0,
+             "wall_s": 7200.0},                                  # 1000 frames/s
+            {"task": "T", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000,
+             "resumed_from": 3_600_000, "wall_s": 1200.0}]       # 3000 frames/s since it resumed
+    assert suite_stats.training_rate(runs[1]) == 3000
+    cost = suite_stats.suite_cost(suite, runs)
+    t = cost["tasks"]["T"]
+    assert (t["finished"], t["left"], t["rate"], t["run_hours"]) == (2, 2, 2000, 1.0)
+    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "rate": None, "run_hours": None}
+    assert (cost["hours_done"], cost["hours_left"], cost["frames_unmeasured"]) == (2.0, 2.0, 4_000_000)
+    assert cost["rates"] == (2000, 2000)
+    assert suite_stats.training_rate({**runs[0], "wall_s": 0}) is None
