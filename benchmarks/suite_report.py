@@ -49,17 +49,17 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
     return: ``suite_stats.scored_curve``)."""
     final = f"final {score_name(runs)}"
     lines = [f"| core | seeds | {final} | reached {spec['threshold']} | frames to {spec['threshold']} "
-             "(median of those that reached it) | area under the curve |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "(median of those that reached it) | held after (share of windows) | area under the curve |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for core in cores:
         mine = [r for r in runs if r["core"] == core]
         if not mine:
-            lines.append(f"| {core} | 0 | not run | | | |")
+            lines.append(f"| {core} | 0 | not run | | | | |")
             continue
         s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
         stuck = f" ({s['stages_only']} never left the curriculum's stages)" if s["stages_only"] else ""
         lines.append(f"| {core} | {s['seeds']} | {_pm(s['final'])}{stuck} | {s['reached']}/{s['seeds']} | "
-                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['auc'])} |")
+                     f"{_frames(s['frames_to_threshold'])} | {_pm(s['held'])} | {_pm(s['auc'])} |")
     return lines
 
 
@@ -181,14 +181,18 @@ def time_section(suite: dict, runs: list[dict]) -> list[str]:
     for task, t in cost["tasks"].items():
         rate, hours = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
         lines.append(f"| {task} | {t['finished']} | {t['left']} | {rate} | {hours} |")
-    text = (f"The finished cells took about {cost['hours_done']:.0f} run-hours; the cells left of tasks with "
-            f"a finished run need about {cost['hours_left']:.0f} more")
+    hours = lambda h: f"{h:.1f}" if h < 10 else f"{h:.0f}"  # noqa: E731
+    text = f"The finished cells took about {hours(cost['hours_done'])} run-hours"
+    if not any(t["left"] for t in cost["tasks"].values()):
+        text += "; every cell has run"
+    elif cost["hours_left"]:
+        text += f"; the cells left of tasks with a finished run need about {hours(cost['hours_left'])} more"
     if cost["frames_unmeasured"]:
         guess = ""
         if cost["rates"]:
             slow, fast = (cost["frames_unmeasured"] / rate / 3600 for rate in cost["rates"])
-            guess = (f" (about {fast:.0f} to {slow:.0f} run-hours at the fastest and the slowest measured "
-                     "task's rate; only a guess, their envs and unrolls differ)")
+            guess = (f" (about {hours(fast)} to {hours(slow)} run-hours at the fastest and the slowest "
+                     "measured task's rate; only a guess, their envs and unrolls differ)")
         text += f", and the tasks no run has finished {cost['frames_unmeasured'] / 1e9:.2f}G frames{guess}"
     return ["Each run's rate is its frames over its wall time as it ran (on the machines named above, "
             "with the `--threads` its command names; a 2-CPU machine running two runs of one thread at a "
@@ -218,7 +222,9 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
            "value is that at the end of the budget; brackets hold a 95% percentile-bootstrap interval of "
            "the mean over seeds (it stays inside the "
            "range of the seeds' values; with 3 seeds it is narrow, so the plots draw each seed's curve, "
-           "thin, beside the mean); the area under the curve is the curve's mean over the budget. Where a "
+           "thin, beside the mean); \"held after\" is the share of a run's logged windows after its first at "
+           "the threshold that stay at or above it (over the seeds that reached it: how well a core keeps "
+           "what it learned); the area under the curve is the curve's mean over the budget. Where a "
            "preset's delay curriculum trains shorter delays first, the curves are the task's own, from its "
            "first window; the stages' frames count 0 in the area and a run that never left them counts 0 "
            "(the final value is then over the seeds that reached the task).", ""]

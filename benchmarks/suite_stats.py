@@ -36,6 +36,15 @@ def frames_to_threshold(curve, threshold: float) -> int | None:
     return None
 
 
+def held_fraction(curve, threshold: float) -> float | None:
+    """The share of the curve's points after the first at ``threshold`` that stay at or above it (how
+    well a run kept what it learned; the points are windows of the last 100 episodes); ``None`` if the
+    curve never reaches the threshold or ends there."""
+    start = frames_to_threshold(curve, threshold)
+    after = [value for frames, value in curve if start is not None and frames > start]
+    return sum(value >= threshold for value in after) / len(after) if after else None
+
+
 def area_under_curve(curve, total_frames: int, task_from: int | None = 0) -> float:
     """Mean of the curve over ``[0, total_frames]``: trapezoids between points, the last value held to
     ``total_frames`` (1.0 = at 1.0 from the start). ``task_from``: where a delay curriculum's stages
@@ -86,9 +95,11 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
     ``task_from`` counts its curriculum's stages as 0, ``area_under_curve``), ``reached`` (seeds that
     reached the threshold), ``stages_only`` (seeds whose delay curriculum never reached the task:
     ``task_from`` None), ``frames_to_threshold`` (median over the seeds that reached it, or
-    ``None``). Where the runs give verdicts ``final`` is their success rate (``gives_verdicts``)."""
+    ``None``), ``held`` (``held_fraction`` over the seeds that reached it, as ``final``). Where the runs
+    give verdicts ``final`` is their success rate (``gives_verdicts``)."""
     at_task = [r for r in runs if r["curve"]]
     reached = [f for f in (frames_to_threshold(scored_curve(r), threshold) for r in at_task) if f is not None]
+    held = [h for h in (held_fraction(scored_curve(r), threshold) for r in at_task) if h is not None]
     nothing = (math.nan, math.nan, math.nan)
     return {
         "seeds": len(runs),
@@ -98,6 +109,7 @@ def summarize_runs(runs: list[dict], threshold: float, total_frames: int) -> dic
         "reached": len(reached),
         "stages_only": len(runs) - len(at_task),
         "frames_to_threshold": float(np.median(reached)) if reached else None,
+        "held": bootstrap_interval(held) if held else nothing,
     }
 
 

@@ -41,6 +41,13 @@ def test_frames_to_threshold_and_final_value():
     assert suite_stats.final_value(curve) == 0.8
 
 
+def test_held_is_the_share_of_windows_after_the_first_at_the_threshold_that_stay_there():
+    curve = [[100, 0.1], [200, 0.95], [300, 0.5], [400, 0.9], [500, 0.99], [600, 0.7]]
+    assert suite_stats.held_fraction(curve, 0.9) == 0.5  # of 0.5, 0.9, 0.99, 0.7
+    assert suite_stats.held_fraction(curve, 0.999) is None  # never reached
+    assert suite_stats.held_fraction([[100, 0.2], [200, 0.95]], 0.9) is None  # nothing after it
+
+
 def test_area_under_a_step_and_a_ramp():
     assert suite_stats.area_under_curve([[0, 1.0], [1000, 1.0]], 1000) == pytest.approx(1.0)
     assert suite_stats.area_under_curve([[0, 0.0], [1000, 1.0]], 1000) == pytest.approx(0.5)
@@ -119,6 +126,7 @@ def test_summary_of_runs():
     assert s["seeds"] == 3 and s["reached"] == 2
     assert s["frames_to_threshold"] == 75.0  # median of 100 and 50
     assert s["final"][0] == pytest.approx((1.0 + 0.9 + 0.3) / 3)
+    assert s["held"][0] == 1.0  # the one seed with windows after its first 0.9 kept it
     with_verdicts = [{**run, "success_curve": [[100, value]]}
                      for run, value in zip(runs, (1.0, 0.5, 0.0), strict=True)]
     assert suite_stats.summarize_runs(with_verdicts, 0.9, 100)["final"][0] == pytest.approx(0.5)
