@@ -233,8 +233,9 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 "Generated from the result files: for each claim, does the first core learn faster than "
                 "the second (area under the curve, bootstrap intervals over seeds; "
                 "`benchmarks/suite_stats.py`, `compare_cores`)? **holds**: its interval lies above the "
-                "baseline's; **reversed**: below; **no difference**: they overlap; **open**: a core has "
-                "not run every seed, or no seed of either reached the threshold.", "",
+                "baseline's; **reversed**: below; **no difference**: they overlap, or the means differ by "
+                f"less than {suite_stats.MIN_AUC_DIFFERENCE} (two points of success over the budget); "
+                "**open**: a core has not run every seed, or no seed of either reached the threshold.", "",
                 *claims_table(suite, runs), ""]
     out += ["### Time", "", *time_section(suite, runs), ""]
     gate_task = None

@@ -159,6 +159,9 @@ def test_a_claim_holds_reverses_or_stays_open_by_the_intervals_of_its_two_cores(
     assert compare(fast, slow) == "holds"
     assert compare(slow, fast) == "reversed"
     assert compare(fast, _runs("std", "T", [0.5, 0.81, 0.9])) == "no difference"  # the intervals overlap
+    close = _runs("std", "T", [0.805, 0.81, 0.815])  # intervals apart from the next, means 0.015 apart
+    assert compare(_runs("ur", "T", [0.82, 0.825, 0.83]), close) == "no difference"
+    assert compare(_runs("ur", "T", [0.83, 0.835, 0.84]), close) == "holds"  # 0.025 apart
     assert compare(fast[:2], slow) == "open: not run"
     stalled = lambda core: _runs(core, "T", [0.2, 0.25, 0.3], reached=False)  # noqa: E731
     assert compare(stalled("ur"), stalled("std")) == "open: neither learned"
