@@ -179,8 +179,8 @@ def time_section(suite: dict, runs: list[dict]) -> list[str]:
     lines = ["| task | cells finished | cells left | frames/s per run (median) | hours per cell |",
              "|---|---:|---:|---:|---:|"]
     for task, t in cost["tasks"].items():
-        rate, hours = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
-        lines.append(f"| {task} | {t['finished']} | {t['left']} | {rate} | {hours} |")
+        rate, per_cell = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
+        lines.append(f"| {task} | {t['finished']} | {t['left']} | {rate} | {per_cell} |")
     hours = lambda h: f"{h:.1f}" if h < 10 else f"{h:.0f}"  # noqa: E731
     text = f"The finished cells took about {hours(cost['hours_done'])} run-hours"
     if not any(t["left"] for t in cost["tasks"].values()):
