@@ -204,7 +204,8 @@ def test_suites_file_defines_quick_and_paper():
     assert {(c["core"], c["baseline"]) for c in paper["claims"]} >= {("ur_lstm", "lstm"), ("ur_gru", "gru"),
                                                                       ("ur_min_gru", "min_gru")}
     mlp = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["mlp"])[0]
-    assert train_command(mlp, Path("x"), 1)[-2:] == ["--previous-inputs", "False"]
+    # the memoryless floor: no previous action or reward, and trained at the task itself (no stages)
+    assert train_command(mlp, Path("x"), 1)[-4:] == ["--previous-inputs", "False", "--delay-curriculum", ""]
     lstm = cells_of("paper", paper, tasks=["CueRecall-D100"], cores=["lstm"])[0]
     assert "--previous-inputs" not in train_command(lstm, Path("x"), 1)
     cells = cells_of("quick", quick, tasks=["MiniGrid-MemoryS7"], cores=["ur_lstm"])
