@@ -141,12 +141,12 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
                 f"{mine['reached']}/{mine['seeds']} vs {base['reached']}/{base['seeds']}")
     if mine["reached"] == 0 and base["reached"] == 0:
         return "open: neither learned", evidence
-    apart = mine["auc"][1] > base["auc"][2] or base["auc"][1] > mine["auc"][2]
-    if apart and abs(mine["auc"][0] - base["auc"][0]) < MIN_AUC_DIFFERENCE:
+    above, below = mine["auc"][1] > base["auc"][2], base["auc"][1] > mine["auc"][2]
+    if (above or below) and abs(mine["auc"][0] - base["auc"][0]) < MIN_AUC_DIFFERENCE:
         return "no difference", evidence + f"; the intervals are apart by less than {MIN_AUC_DIFFERENCE}"
-    if mine["auc"][1] > base["auc"][2]:
+    if above:
         return "holds", evidence
-    if base["auc"][1] > mine["auc"][2]:
+    if below:
         return "reversed", evidence
     return "no difference", evidence
 
