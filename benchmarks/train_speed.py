@@ -51,9 +51,16 @@ def raw_rate(env_id: str, num_envs: int, seconds: float) -> float:
     return steps / (time.perf_counter() - start)
 
 
-#: Fields the script sets itself for every run (a ``--option`` of one would change what the table names).
-OWN_FIELDS = ("env", "core", "agent", "runtime", "num_envs", "total_frames", "logdir", "device",
-              "num_actors", "log_every_s", "checkpoint_every_s")
+def own_fields(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int, logdir: Path,
+               device: str = "auto", num_actors: int = 1) -> dict:
+    """The config fields the script sets itself for one timed run (``OWN_FIELDS``; an ``--option`` of
+    one would change what the table names)."""
+    return {"env": env_id, "core": core, "agent": agent, "runtime": runtime, "num_envs": num_envs,
+            "total_frames": frames, "logdir": str(logdir), "device": device, "num_actors": num_actors,
+            "log_every_s": 3, "checkpoint_every_s": 100000}
+
+
+OWN_FIELDS = tuple(own_fields("", "", "", "", 0, 0, Path()))
 RUNS = (("sync", "a2c"), ("sync", "impala"), ("async", "impala"))  # (runtime, agent), in table order
 
 
@@ -72,14 +79,12 @@ def agent_fields(agent_defaults: bool, options: list[str], env: str, core: str) 
 
 
 def train_rate(env_id: str, core: str, runtime: str, agent: str, num_envs: int, frames: int,
-               logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict = ONE_STEP_AGENT) -> float:
-    """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded); ``agent_fields``
-    as flags (``{}``: the program's defaults)."""
-    command = [sys.executable, str(ROOT / "train_agent.py"), "--env", env_id, "--core", core,
-               "--agent", agent, "--runtime", runtime, "--num-envs", str(num_envs),
-               "--total-frames", str(frames), "--logdir", str(logdir), "--log-every-s", "3",
-               "--checkpoint-every-s", "100000",
-               *as_flags(agent_fields), *extra]
+               logdir: Path, extra: tuple[str, ...] = (), agent_fields: dict = ONE_STEP_AGENT,
+               device: str = "auto", num_actors: int = 1) -> float:
+    """Median ``perf/sps`` of a fresh ``train_agent.py`` run (start-up excluded): ``own_fields``, then
+    ``agent_fields`` (``{}``: the program's defaults), as flags, then ``extra`` flags."""
+    run = own_fields(env_id, core, runtime, agent, num_envs, frames, logdir, device, num_actors)
+    command = [sys.executable, str(ROOT / "train_agent.py"), *as_flags(run), *as_flags(agent_fields), *extra]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
@@ -118,12 +123,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for device in devices:
             for runtime, agent in RUNS:
-                extra = ("--device", device)
-                if runtime == "async":
-                    extra += ("--num-actors", str(args.num_actors))
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
-                                  Path(tmp) / f"{runtime}_{agent}_{device}", extra,
-                                  fields)
+                                  Path(tmp) / f"{runtime}_{agent}_{device}", agent_fields=fields,
+                                  device=device, num_actors=args.num_actors)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 

@@ -44,12 +44,15 @@ def test_the_script_refuses_a_bad_option_in_one_line():
                                                            "options may set any other config field")
 
 
-def test_the_timed_run_trains_with_the_agent_fields_given(tmp_path):
+def test_the_timed_run_trains_with_its_own_fields_then_the_agent_fields_then_extra_flags(tmp_path):
     fields = train_speed.agent_fields(False, ["head_size=32"], ENV, CORE)
     rate = train_speed.train_rate(ENV, CORE, "sync", "a2c", 4, 4000, tmp_path / "run", ("--log-every-s", "0.2"),
                                   fields)
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert rate > 0 and saved["core"]["head_size"] == 32 and saved["agent"]["epochs"] == 1
+    own = train_speed.own_fields(ENV, CORE, "sync", "a2c", 4, 4000, tmp_path / "run")
+    flat = {key: value for section in saved.values() for key, value in section.items()}
+    assert {key: flat[key] for key in own} == {**own, "log_every_s": 0.2}  # the extra flag comes last and wins
 
 
 def test_a_run_that_fails_exits_with_its_own_last_line(tmp_path):
