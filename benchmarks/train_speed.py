@@ -125,7 +125,8 @@ def main() -> None:
             for runtime, agent in RUNS:
                 rate = train_rate(args.env, args.core, runtime, agent, args.num_envs, args.frames,
                                   Path(tmp) / f"{runtime}_{agent}_{device}", agent_fields=fields,
-                                  device=device, num_actors=args.num_actors)
+                                  device=device,
+                                  num_actors=args.num_actors if runtime == "async" else 1)
                 print(f"| {runtime} | {agent} | {device} | {rate:,.0f} | {rate / raw:.2f} |", flush=True)
 
 
