@@ -37,9 +37,11 @@ def train_and_evaluate(tmp_path: Path, *args: str, preset: tuple[str, ...] = ("-
     return json.loads((logdir / "eval.json").read_text())["mean_return"]
 
 
-@pytest.mark.parametrize("agent", ["a2c", "impala"])
-def test_ur_lstm_learns_the_short_recall_task(tmp_path, agent):
-    assert train_and_evaluate(tmp_path, "--agent", agent, "--stop-at", SOLVED) >= 0.9
+def test_a2c_learns_the_short_recall_task(tmp_path):
+    """A2C (the preset's agent). IMPALA, the program's default agent, is checked by the learning
+    tests of the defaults below (since 2026-12-06; until then this test ran it on the preset too, 83 s
+    of CI for what they check)."""
+    assert train_and_evaluate(tmp_path, "--stop-at", SOLVED) >= 0.9
 
 
 def test_memoryless_core_stays_at_chance(tmp_path):
