@@ -199,6 +199,9 @@ def read_gates(logdir: Path) -> dict:
     the ``gates/<name>_mean`` and ``gates/<name>_above_0.99`` series as ``[[frames, value], ...]``."""
     from tensorboard.backend.event_processing import event_accumulator
 
+    # A resumed run's second event file starts at its checkpoint's frame: the accumulator drops the
+    # first file's events from that frame on (the resumed run logs them again) and says "Detected out
+    # of order event.step" on stderr, which is expected here.
     events = event_accumulator.EventAccumulator(
         str(logdir), size_guidance={event_accumulator.HISTOGRAMS: 0, event_accumulator.SCALARS: 0})
     events.Reload()
