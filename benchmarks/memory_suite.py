@@ -9,9 +9,11 @@
 
 Suites are defined in ``benchmarks/suites.yaml`` (or ``--suites FILE``): seeds, cores, tasks (each a
 preset or the program's defaults, flag ``options``, a frame budget and a threshold) and optional
-``core_flags`` (flags for one core's runs, e.g. ``mlp: {previous_inputs: false}``) and ``claims``
+``core_flags`` (flags for one core's runs, e.g. ``mlp: {previous_inputs: false}``), ``claims``
 (``{claim, core, baseline}``: the report says on which tasks ``core`` learns faster than
-``baseline``). Each cell trains in ``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by
+``baseline``) and ``not_run_here`` (``{tasks, cores, reason}``: cells the project's 2-vCPU machine
+does not run, and why; they are skipped unless ``--all-cells`` is given, and the report names them).
+Each cell trains in ``<work>/<suite>/<task>/<core>/seed<S>`` (``runs/suites`` by
 default, not committed), with the same command each time, so an interrupted cell resumes from its
 checkpoint. While cells run, the suite prints where each one is every 5 minutes (frames, the delay
 curriculum's stage, the latest window; ``--progress-every-s``). A finished cell writes one JSON file
@@ -95,7 +97,32 @@ def load_suite(name: str, path: Path = SUITES_FILE) -> dict:
             raise SystemExit(f"memory_suite.py: error: claim {claim['claim']!r} names "
                              f"{', '.join(map(str, unknown))}, not a core of suite {name!r} "
                              f"({', '.join(suite['cores'])})")
+    for entry in suite.get("not_run_here") or []:
+        check_not_run_here(name, suite, entry)
     return suite
+
+
+def check_not_run_here(name: str, suite: dict, entry) -> None:
+    """One ``not_run_here`` entry: ``{tasks: [...], cores: [...] or all, reason: "..."}``, naming the
+    suite's own tasks and cores; anything else is an error in one line."""
+    keys = {"tasks", "cores", "reason"}
+    if not isinstance(entry, dict) or set(entry) != keys:
+        raise SystemExit(f"memory_suite.py: error: a not_run_here entry of suite {name!r} must have exactly "
+                         f"the keys {', '.join(sorted(keys))}, got {entry!r}")
+    if not isinstance(entry["reason"], str) or not entry["reason"].strip():
+        raise SystemExit(f"memory_suite.py: error: a not_run_here entry of suite {name!r} needs a reason, "
+                         f"got {entry['reason']!r}")
+    for kind, asked, known in (("task", entry["tasks"], list(suite["tasks"])),
+                               ("core", entry["cores"], suite["cores"])):
+        if kind == "core" and asked == "all":
+            continue
+        if not (isinstance(asked, list) and asked and all(isinstance(a, str) for a in asked)):
+            raise SystemExit(f"memory_suite.py: error: not_run_here's {kind}s in suite {name!r} must be a "
+                             f"list of {kind} names{' or all' if kind == 'core' else ''}, got {asked!r}")
+        unknown = [a for a in asked if a not in known]
+        if unknown:
+            raise SystemExit(f"memory_suite.py: error: not_run_here in suite {name!r} names {kind} "
+                             f"{', '.join(unknown)}, not in the suite ({', '.join(map(str, known))})")
 
 
 def cells_of(name: str, suite: dict, tasks=None, cores=None, seeds=None) -> list[Cell]:
@@ -436,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "suites", help="run directories")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
                         help="per-run result files")
+    parser.add_argument("--all-cells", action="store_true",
+                        help="run the cells the suite's not_run_here leaves unrun on the project's machine too")
     parser.add_argument("--report", action="store_true", help="write the report instead of running")
     parser.add_argument("--page", type=Path, default=ROOT / "docs" / "RESULTS.md")
     parser.add_argument("--images", type=Path, default=ROOT / "docs" / "img")
@@ -457,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 0:
         parser.error(f"--jobs must be >= 1 and --threads >= 0, got --jobs {args.jobs} --threads {args.threads}")
     cells = cells_of(args.suite, suite, tasks, cores, seeds)
+    declared = [c for c in cells if suite_stats.not_run_here(suite, c.task, c.core)]
+    if declared and not args.all_cells:
+        cells = [c for c in cells if not suite_stats.not_run_here(suite, c.task, c.core)]
+        print(f"suite {args.suite}: skipping {len(declared)} cells its not_run_here leaves unrun on the "
+              "project's machine (--all-cells runs them too)", flush=True)
     print(f"suite {args.suite}: {len(cells)} cells, {args.jobs} at a time; results in {args.results}",
           flush=True)
     return run_suite(cells, args.work, args.results, args.jobs, args.progress_every_s, args.threads)

@@ -44,9 +44,9 @@ def score_name(runs: list[dict]) -> str:
     return ("success rate" if suite_stats.gives_verdicts(runs) else "return") if runs else "score"
 
 
-def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> list[str]:
+def task_table(task: str, spec: dict, runs: list[dict], cores: list[str], not_run_here=()) -> list[str]:
     """One row per core, judged by the success rate where the task's runs report verdicts (else the
-    return: ``suite_stats.scored_curve``)."""
+    return: ``suite_stats.scored_curve``); a core of ``not_run_here`` without runs is marked so."""
     final = f"final {score_name(runs)}"
     lines = [f"| core | seeds | {final} | reached {spec['threshold']} | frames to {spec['threshold']} "
              "(median of those that reached it) | held after (share of windows) | area under the curve |",
@@ -54,7 +54,7 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
     for core in cores:
         mine = [r for r in runs if r["core"] == core]
         if not mine:
-            lines.append(f"| {core} | 0 | not run | | | | |")
+            lines.append(f"| {core} | 0 | {'not run here' if core in not_run_here else 'not run'} | | | | |")
             continue
         s = suite_stats.summarize_runs(mine, spec["threshold"], spec["total_frames"])
         stuck = f" ({s['stages_only']} never left the curriculum's stages)" if s["stages_only"] else ""
@@ -66,11 +66,20 @@ def task_table(task: str, spec: dict, runs: list[dict], cores: list[str]) -> lis
 def claims_table(suite: dict, runs: list[dict]) -> list[str]:
     """The suite's ``claims`` (each a core that should learn faster than a baseline core), one row per
     claim and one column per task with finished runs, each cell ``suite_stats.compare_cores``'s verdict
-    and its evidence; tasks where nothing has run are named below the table."""
+    and its evidence, or **not run here** where the suite's ``not_run_here`` leaves a core of the claim
+    short of its seeds; tasks where nothing has run are named below the table, and so are the claims
+    not run here on them."""
     seeds = len(suite["seeds"])
+    claims = suite.get("claims") or []
     ran = [t for t in suite["tasks"] if any(r["task"] == t for r in runs)]
+
+    def unrun(claim: dict, task: str) -> bool:
+        return any(suite_stats.not_run_here(suite, task, claim[k])
+                   and sum(r["task"] == task and r["core"] == claim[k] for r in runs) < seeds
+                   for k in ("core", "baseline"))
+
     lines = ["| claim | " + " | ".join(ran) + " |", "|---|" + "---|" * len(ran)]
-    for claim in suite.get("claims") or []:
+    for claim in claims:
         cells = []
         for task in ran:
             spec = suite["tasks"][task]
@@ -78,12 +87,23 @@ def claims_table(suite: dict, runs: list[dict]) -> list[str]:
                           for k in ("core", "baseline"))
             verdict, evidence = suite_stats.compare_cores(mine, base, spec["threshold"], spec["total_frames"],
                                                           seeds)
-            cells.append(f"**{verdict}** ({evidence})")
+            cells.append("**not run here**" if unrun(claim, task) else f"**{verdict}** ({evidence})")
         lines.append(f"| {claim['claim']}: `{claim['core']}` over `{claim['baseline']}` | " + " | ".join(cells)
                      + " |")
     missing = [t for t in suite["tasks"] if t not in ran]
-    if missing:
-        lines += ["", f"Not run yet, so open for every claim: {', '.join(missing)}."]
+    groups: dict[tuple, list[str]] = {}  # the claims not run here -> the tasks without runs they concern
+    for task in missing:
+        names = tuple(f"`{c['core']}` over `{c['baseline']}`" for c in claims if unrun(c, task))
+        if names:
+            groups.setdefault(("every claim",) if len(names) == len(claims) else names, []).append(task)
+    open_tasks = [t for t in missing if not claims or not all(unrun(c, t) for c in claims)]
+    if open_tasks:
+        lines += ["", f"Not run yet, so open for every claim{' not named below' if groups else ''}: "
+                  f"{', '.join(open_tasks)}."]
+    if groups:
+        lines += ["", "Not run on this project's machine (each task's section says why): "
+                  + "; ".join(f"{', '.join(names)} on {', '.join(tasks)}" for names, tasks in groups.items())
+                  + "."]
     return lines
 
 
@@ -176,15 +196,18 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
 def time_section(suite: dict, runs: list[dict]) -> list[str]:
     """How long the suite takes: each task's cells at the median rate of its finished runs."""
     cost = suite_stats.suite_cost(suite, runs)
-    lines = ["| task | cells finished | cells left | frames/s per run (median) | hours per cell |",
-             "|---|---:|---:|---:|---:|"]
+    skipped = sum(t["not_run_here"] for t in cost["tasks"].values())
+    lines = ["| task | cells finished | cells left | " + ("cells not run here | " if skipped else "")
+             + "frames/s per run (median) | hours per cell |",
+             "|---|---:|---:|" + ("---:|" if skipped else "") + "---:|---:|"]
     for task, t in cost["tasks"].items():
         rate, per_cell = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
-        lines.append(f"| {task} | {t['finished']} | {t['left']} | {rate} | {per_cell} |")
+        lines.append(f"| {task} | {t['finished']} | {t['left']} | "
+                     + (f"{t['not_run_here']} | " if skipped else "") + f"{rate} | {per_cell} |")
     hours = lambda h: f"{h:.1f}" if h < 10 else f"{h:.0f}"  # noqa: E731
     text = f"The finished cells took about {hours(cost['hours_done'])} run-hours"
     if not any(t["left"] for t in cost["tasks"].values()):
-        text += "; every cell has run"
+        text += "; every cell has run" + (" but those not run here" if skipped else "")
     elif cost["hours_left"]:
         text += f"; the cells left of tasks with a finished run need about {hours(cost['hours_left'])} more"
     if cost["frames_unmeasured"]:
@@ -194,6 +217,9 @@ def time_section(suite: dict, runs: list[dict]) -> list[str]:
             guess = (f" (about {hours(fast)} to {hours(slow)} run-hours at the fastest and the slowest "
                      "measured task's rate; only a guess, their envs and unrolls differ)")
         text += f", and the tasks no run has finished {cost['frames_unmeasured'] / 1e9:.2f}G frames{guess}"
+    if skipped:
+        text += (f"; not counted: the {skipped} cells not run on this project's machine (the suite's "
+                 "`not_run_here`, each task's section says why)")
     return ["Each run's rate is its frames over its wall time as it ran (on the machines named above, "
             "with the `--threads` its command names; a 2-CPU machine running two runs of one thread at a "
             "time takes about half the run-hours). " + text + ".", "", *lines]
@@ -212,10 +238,14 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
     cores = list(suite["cores"])
     machines = sorted({r["machine"] for r in runs})
     expected = len(suite["tasks"]) * len(cores) * len(suite["seeds"])
+    declared = sum(suite_stats.cells_not_run_here(suite, t, [r for r in runs if r["task"] == t])
+                   for t in suite["tasks"])
+    declared_note = (f"; {declared} more are not run on this project's machine (the suite's `not_run_here`; "
+                     "each task's section says which and why)" if declared else "")
     rel = lambda p: Path(os.path.relpath(Path(p).resolve(), page.parent.resolve())).as_posix()  # noqa: E731
     out = [f"## Memory suite `{suite_name}`", "",
            f"Runs: `python benchmarks/memory_suite.py {suite_name}`; this section: `{command}`. "
-           f"{len(runs)} of {expected} runs finished. Machine: {'; '.join(machines) or '-'}. "
+           f"{len(runs)} of {expected} runs finished{declared_note}. Machine: {'; '.join(machines) or '-'}. "
            f"Raw per-run results: `{rel(results / suite_name)}/` (format in `benchmarks/memory_suite.py`). "
            "Each run is judged by the success rate of its last 100 training episodes where the task gives "
            "a verdict (visual match's return also counts its apples), else by their mean return; the final "
@@ -235,7 +265,9 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 "`benchmarks/suite_stats.py`, `compare_cores`)? **holds**: its interval lies above the "
                 "baseline's; **reversed**: below; **no difference**: they overlap, or the means differ by "
                 f"less than {suite_stats.MIN_AUC_DIFFERENCE} (two points of success over the budget); "
-                "**open**: a core has not run every seed, or no seed of either reached the threshold.", "",
+                "**open**: a core has not run every seed, or no seed of either reached the threshold"
+                + ("; **not run here**: a core of the claim is among the cells the suite's `not_run_here` "
+                   "leaves unrun on this project's machine" if suite.get("not_run_here") else "") + ".", "",
                 *claims_table(suite, runs), ""]
     out += ["### Time", "", *time_section(suite, runs), ""]
     gate_task = None
@@ -248,7 +280,13 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 + f"{' with ' + json.dumps(options) if options else ''}, "
                 f"{spec['total_frames']:,} frames per run, solved at a {score} of {spec['threshold']}."
                 + core_flags_note(suite), ""]
-        out += task_table(task, spec, mine, cores)
+        reasons = {core: suite_stats.not_run_here(suite, task, core) for core in cores}
+        reasons = {core: why for core, why in reasons.items()  # those with results were run elsewhere
+                   if why and sum(r["core"] == core for r in mine) < len(suite["seeds"])}
+        out += task_table(task, spec, mine, cores, reasons)
+        for why in dict.fromkeys(reasons.values()):
+            out += ["", "Not run on this project's machine: "
+                    + ", ".join(f"`{core}`" for core, w in reasons.items() if w == why) + f". Why: {why}"]
         if mine:
             image = images / f"{suite_name}_{task}.png"
             plot_task(image, task, spec, mine, cores)

@@ -158,9 +158,27 @@ def training_rate(run: dict) -> float | None:
     return frames / run["wall_s"] if run.get("wall_s", 0) > 0 and frames > 0 else None
 
 
+def not_run_here(suite: dict, task: str, core: str) -> str | None:
+    """Why the suite's ``not_run_here`` entries leave ``core``'s cells of ``task`` unrun on the
+    project's machine (the first entry naming both; ``cores: all`` names every core), or ``None``."""
+    for entry in suite.get("not_run_here") or []:
+        if task in entry["tasks"] and (entry["cores"] == "all" or core in entry["cores"]):
+            return entry["reason"]
+    return None
+
+
+def cells_not_run_here(suite: dict, task: str, runs: list[dict]) -> int:
+    """How many of ``task``'s cells ``not_run_here`` leaves unrun that have no result (a result file of
+    such a cell, where one was run elsewhere, counts as usual); ``runs`` are the task's finished runs."""
+    seeds = len(suite["seeds"])
+    return sum(max(seeds - sum(r.get("core") == core for r in runs), 0)
+               for core in suite["cores"] if not_run_here(suite, task, core))
+
+
 def suite_cost(suite: dict, runs: list[dict]) -> dict:
-    """How long the suite's cells take, from the finished runs' own rates. Per task: ``finished`` and
-    ``left`` (cells), ``rate`` (median ``training_rate`` of its finished runs, or ``None``),
+    """How long the suite's cells take, from the finished runs' own rates. Per task: ``finished``,
+    ``left`` and ``not_run_here`` (cells; those of ``cells_not_run_here`` are not left),
+    ``rate`` (median ``training_rate`` of its finished runs, or ``None``),
     ``run_hours`` (hours of one run at that rate for one cell's budget, or ``None``). Over the suite:
     ``rates`` (the slowest and the fastest task's rate, or ``None``), ``hours_done`` (the finished
     cells' budgets at their tasks' rates), ``hours_left`` (the cells left of tasks with a rate),
@@ -172,8 +190,10 @@ def suite_cost(suite: dict, runs: list[dict]) -> dict:
         rates = [r for r in map(training_rate, mine) if r]
         rate = float(np.median(rates)) if rates else None
         hours = spec["total_frames"] / rate / 3600 if rate else None
-        remaining = max(cells - len(mine), 0)
-        tasks[task] = {"finished": len(mine), "left": remaining, "rate": rate, "run_hours": hours}
+        skipped = cells_not_run_here(suite, task, mine)
+        remaining = max(cells - len(mine) - skipped, 0)
+        tasks[task] = {"finished": len(mine), "left": remaining, "not_run_here": skipped, "rate": rate,
+                       "run_hours": hours}
         if hours is None:
             unmeasured += remaining * spec["total_frames"]
         else:

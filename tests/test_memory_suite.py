@@ -182,6 +182,71 @@ def test_the_claims_table_has_a_column_per_task_that_ran_and_names_the_others():
     assert lines[-1] == "Not run yet, so open for every claim: B."
 
 
+def test_cells_not_run_here_are_named_with_their_reason_and_a_result_of_one_still_counts(tmp_path):
+    """The suite's not_run_here: such a cell is not "left" in the time, not "open" in the claims (the
+    claim says "not run here", the task's section says why), and a result file of one counts as usual."""
+    from benchmarks.suite_report import claims_table
+
+    suite = {"seeds": [0, 1, 2], "cores": ["ur", "std", "other"],
+             "tasks": {name: {"threshold": 0.9, "total_frames": 100} for name in ("A", "B", "C")},
+             "claims": [{"claim": "UR helps", "core": "ur", "baseline": "std"},
+                        {"claim": "other helps", "core": "other", "baseline": "std"}],
+             "not_run_here": [{"tasks": ["A", "B"], "cores": ["other"], "reason": "too slow."},
+                              {"tasks": ["C"], "cores": "all", "reason": "far too slow."}]}
+    assert suite_stats.not_run_here(suite, "A", "other") == "too slow."
+    assert suite_stats.not_run_here(suite, "C", "ur") == "far too slow."
+    assert suite_stats.not_run_here(suite, "A", "ur") is None
+    runs = _runs("ur", "A", [0.8, 0.82, 0.84]) + _runs("std", "A", [0.3, 0.35, 0.4])
+    lines = claims_table(suite, runs)
+    assert lines[2].startswith("| UR helps: `ur` over `std` | **holds** (AUC 0.")
+    assert lines[3] == "| other helps: `other` over `std` | **not run here** |"
+    assert lines[-3] == "Not run yet, so open for every claim not named below: B."
+    assert lines[-1] == ("Not run on this project's machine (each task's section says why): "
+                         "`other` over `std` on B; every claim on C.")
+    cost = suite_stats.suite_cost(suite, runs)["tasks"]
+    assert [(cost[t]["finished"], cost[t]["left"], cost[t]["not_run_here"]) for t in "ABC"] == [
+        (6, 0, 3), (0, 6, 3), (0, 0, 9)]
+    ran_elsewhere = runs + _runs("other", "A", [0.5, 0.5, 0.5])  # a declared cell's results count
+    assert claims_table(suite, ran_elsewhere)[3].startswith("| other helps: `other` over `std` | **holds**")
+    assert suite_stats.suite_cost(suite, ran_elsewhere)["tasks"]["A"]["not_run_here"] == 0
+    page = tmp_path / "RESULTS.md"
+    suite_report.write_report("tiny", suite, tmp_path / "results", page, tmp_path / "img", "report")
+    text = page.read_text()
+    assert "0 of 27 runs finished; 15 more are not run on this project's machine" in text
+    assert "| other | 0 | not run here | | | | |" in text and "| ur | 0 | not run | | | | |" in text
+    assert "Not run on this project's machine: `other`. Why: too slow." in text
+    assert "Not run on this project's machine: `ur`, `std`, `other`. Why: far too slow." in text
+
+
+def test_a_not_run_here_entry_names_the_suites_tasks_and_cores_and_a_reason(tmp_path):
+    path = tmp_path / "suites.yaml"
+    base = "s:\n  seeds: [0]\n  cores: [lstm, ur_lstm]\n  tasks: {T: {total_frames: 10, threshold: 0.9}}\n"
+    for entry, message in (("{tasks: [T], cores: all}", "must have exactly the keys cores, reason, tasks"),
+                           ("{tasks: [T], cores: all, reason: ''}", "needs a reason, got ''"),
+                           ("{tasks: [U], cores: all, reason: slow}", "names task U, not in the suite \\(T\\)"),
+                           ("{tasks: [T], cores: [gru], reason: slow}", "names core gru, not in the suite"),
+                           ("{tasks: T, cores: all, reason: slow}", "tasks .* must be a list of task names"),
+                           ("{tasks: [T], cores: some, reason: slow}", "must be a list of core names or all")):
+        path.write_text(base + f"  not_run_here: [{entry}]\n")
+        with pytest.raises(SystemExit, match=message):
+            load_suite("s", path)
+    path.write_text(base + "  not_run_here: [{tasks: [T], cores: [lstm], reason: slow}]\n")
+    assert load_suite("s", path)["not_run_here"][0]["cores"] == ["lstm"]
+
+
+def test_the_suite_skips_the_cells_not_run_here_unless_all_cells_is_given(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "suites.yaml"
+    path.write_text("s:\n  seeds: [0, 1]\n  cores: [lstm, ur_lstm]\n  tasks: {T: {total_frames: 10, "
+                    "threshold: 0.9}}\n  not_run_here: [{tasks: [T], cores: [lstm], reason: slow}]\n")
+    ran = []
+    monkeypatch.setattr(memory_suite, "run_suite", lambda cells, *args: ran.append(cells) or 0)
+    memory_suite.main(["s", "--suites", str(path), "--work", str(tmp_path)])
+    assert [(c.core, c.seed) for c in ran[-1]] == [("ur_lstm", 0), ("ur_lstm", 1)]
+    assert "skipping 2 cells its not_run_here leaves unrun" in capsys.readouterr().out
+    memory_suite.main(["s", "--suites", str(path), "--work", str(tmp_path), "--all-cells"])
+    assert [c.core for c in ran[-1]] == ["lstm", "lstm", "ur_lstm", "ur_lstm"]
+
+
 def test_a_claim_must_name_cores_of_its_suite(tmp_path):
     path = tmp_path / "suites.yaml"
     base = "s:\n  seeds: [0]\n  cores: [lstm, ur_lstm]\n  tasks: {T: {total_frames: 10, threshold: 0.9}}\n"
@@ -406,7 +471,7 @@ def test_the_suites_time_comes_from_each_tasks_own_rate():
     cost = suite_stats.suite_cost(suite, runs)
     t = cost["tasks"]["T"]
     assert (t["finished"], t["left"], t["rate"], t["run_hours"]) == (2, 2, 2000, 1.0)
-    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "rate": None, "run_hours": None}
+    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "not_run_here": 0, "rate": None, "run_hours": None}
     assert (cost["hours_done"], cost["hours_left"], cost["frames_unmeasured"]) == (2.0, 2.0, 4_000_000)
     assert cost["rates"] == (2000, 2000)
     assert suite_stats.training_rate({**runs[0], "wall_s": 0}) is None
