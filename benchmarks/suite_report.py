@@ -74,9 +74,7 @@ def claims_table(suite: dict, runs: list[dict]) -> list[str]:
     ran = [t for t in suite["tasks"] if any(r["task"] == t for r in runs)]
 
     def unrun(claim: dict, task: str) -> bool:
-        return any(suite_stats.not_run_here(suite, task, claim[k])
-                   and sum(r["task"] == task and r["core"] == claim[k] for r in runs) < seeds
-                   for k in ("core", "baseline"))
+        return any(suite_stats.not_run_here(suite, task, claim[k], runs) for k in ("core", "baseline"))
 
     lines = ["| claim | " + " | ".join(ran) + " |", "|---|" + "---|" * len(ran)]
     for claim in claims:
@@ -238,8 +236,7 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
     cores = list(suite["cores"])
     machines = sorted({r["machine"] for r in runs})
     expected = len(suite["tasks"]) * len(cores) * len(suite["seeds"])
-    declared = sum(suite_stats.cells_not_run_here(suite, t, [r for r in runs if r["task"] == t])
-                   for t in suite["tasks"])
+    declared = sum(suite_stats.cells_not_run_here(suite, t, runs) for t in suite["tasks"])
     declared_note = (f"; {declared} more are not run on this project's machine (the suite's `not_run_here`; "
                      "each task's section says which and why)" if declared else "")
     rel = lambda p: Path(os.path.relpath(Path(p).resolve(), page.parent.resolve())).as_posix()  # noqa: E731
@@ -280,9 +277,7 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 + f"{' with ' + json.dumps(options) if options else ''}, "
                 f"{spec['total_frames']:,} frames per run, solved at a {score} of {spec['threshold']}."
                 + core_flags_note(suite), ""]
-        reasons = {core: suite_stats.not_run_here(suite, task, core) for core in cores}
-        reasons = {core: why for core, why in reasons.items()  # those with results were run elsewhere
-                   if why and sum(r["core"] == core for r in mine) < len(suite["seeds"])}
+        reasons = {core: why for core in cores if (why := suite_stats.not_run_here(suite, task, core, mine))}
         out += task_table(task, spec, mine, cores, reasons)
         for why in dict.fromkeys(reasons.values()):
             out += ["", "Not run on this project's machine: "

@@ -158,21 +158,30 @@ def training_rate(run: dict) -> float | None:
     return frames / run["wall_s"] if run.get("wall_s", 0) > 0 and frames > 0 else None
 
 
-def not_run_here(suite: dict, task: str, core: str) -> str | None:
+def not_run_here(suite: dict, task: str, core: str, runs: list[dict] | None = None) -> str | None:
     """Why the suite's ``not_run_here`` entries leave ``core``'s cells of ``task`` unrun on the
-    project's machine (the first entry naming both; ``cores: all`` names every core), or ``None``."""
+    project's machine (the first entry naming both; ``cores: all`` names every core), or ``None``.
+    Given the finished ``runs`` (any tasks and cores), ``None`` too once the core has run every seed of
+    the task: result files of a declared cell, run elsewhere, count as usual."""
     for entry in suite.get("not_run_here") or []:
         if task in entry["tasks"] and (entry["cores"] == "all" or core in entry["cores"]):
+            if runs is not None and runs_of(runs, task, core) >= len(suite["seeds"]):
+                return None
             return entry["reason"]
     return None
 
 
+def runs_of(runs: list[dict], task: str, core: str) -> int:
+    """How many of the finished ``runs`` are ``core``'s on ``task``."""
+    return sum(r.get("task") == task and r.get("core") == core for r in runs)
+
+
 def cells_not_run_here(suite: dict, task: str, runs: list[dict]) -> int:
     """How many of ``task``'s cells ``not_run_here`` leaves unrun that have no result (a result file of
-    such a cell, where one was run elsewhere, counts as usual); ``runs`` are the task's finished runs."""
+    such a cell, where one was run elsewhere, counts as usual); ``runs`` are the finished runs."""
     seeds = len(suite["seeds"])
-    return sum(max(seeds - sum(r.get("core") == core for r in runs), 0)
-               for core in suite["cores"] if not_run_here(suite, task, core))
+    return sum(seeds - runs_of(runs, task, core)
+               for core in suite["cores"] if not_run_here(suite, task, core, runs))
 
 
 def suite_cost(suite: dict, runs: list[dict]) -> dict:

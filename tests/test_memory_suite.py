@@ -209,6 +209,8 @@ def test_cells_not_run_here_are_named_with_their_reason_and_a_result_of_one_stil
     ran_elsewhere = runs + _runs("other", "A", [0.5, 0.5, 0.5])  # a declared cell's results count
     assert claims_table(suite, ran_elsewhere)[3].startswith("| other helps: `other` over `std` | **holds**")
     assert suite_stats.suite_cost(suite, ran_elsewhere)["tasks"]["A"]["not_run_here"] == 0
+    assert suite_stats.not_run_here(suite, "A", "other", ran_elsewhere[:-1]) == "too slow."  # 2 of 3 seeds
+    assert suite_stats.not_run_here(suite, "A", "other", ran_elsewhere) is None
     page = tmp_path / "RESULTS.md"
     suite_report.write_report("tiny", suite, tmp_path / "results", page, tmp_path / "img", "report")
     text = page.read_text()
