@@ -192,22 +192,28 @@ def gate_section(path: Path, task: str, runs: list[dict]) -> list[str]:
 
 
 def time_section(suite: dict, runs: list[dict]) -> list[str]:
-    """How long the suite takes: each task's cells at the median rate of its finished runs."""
+    """How long the suite takes: each core's cells of a task at the median rate of its finished runs
+    there, a core with none at the slowest measured core's."""
     cost = suite_stats.suite_cost(suite, runs)
     skipped = sum(t["not_run_here"] for t in cost["tasks"].values())
     lines = ["| task | cells finished | cells left | " + ("cells not run here | " if skipped else "")
-             + "frames/s per run (median) | hours per cell |",
-             "|---|---:|---:|" + ("---:|" if skipped else "") + "---:|---:|"]
+             + "frames/s per run (median) | hours per cell (fastest-slowest core) | hours left |",
+             "|---|---:|---:|" + ("---:|" if skipped else "") + "---:|---:|---:|"]
     for task, t in cost["tasks"].items():
-        rate, per_cell = ("-", "-") if t["rate"] is None else (f"{t['rate']:,.0f}", f"{t['run_hours']:.2f}")
+        rate, per_cell, left = "-", "-", "-"
+        if t["rate"] is not None:
+            fast, slow = (f"{h:.2f}" for h in (min(t["core_hours"].values()), max(t["core_hours"].values())))
+            rate, left = f"{t['rate']:,.0f}", f"{t['hours_left']:.1f}"
+            per_cell = fast if fast == slow else f"{fast}-{slow}"
         lines.append(f"| {task} | {t['finished']} | {t['left']} | "
-                     + (f"{t['not_run_here']} | " if skipped else "") + f"{rate} | {per_cell} |")
+                     + (f"{t['not_run_here']} | " if skipped else "") + f"{rate} | {per_cell} | {left} |")
     hours = lambda h: f"{h:.1f}" if h < 10 else f"{h:.0f}"  # noqa: E731
     text = f"The finished cells took about {hours(cost['hours_done'])} run-hours"
     if not any(t["left"] for t in cost["tasks"].values()):
         text += "; every cell has run" + (" but those not run here" if skipped else "")
     elif cost["hours_left"]:
-        text += f"; the cells left of tasks with a finished run need about {hours(cost['hours_left'])} more"
+        text += (f"; the cells left of tasks with a finished run need about {hours(cost['hours_left'])} more "
+                 "(each core's at its own rate there, a core not run there yet at the slowest core's)")
     if cost["frames_unmeasured"]:
         guess = ""
         if cost["rates"]:

@@ -188,26 +188,38 @@ def suite_cost(suite: dict, runs: list[dict]) -> dict:
     """How long the suite's cells take, from the finished runs' own rates. Per task: ``finished``,
     ``left`` and ``not_run_here`` (cells; those of ``cells_not_run_here`` are not left),
     ``rate`` (median ``training_rate`` of its finished runs, or ``None``),
-    ``run_hours`` (hours of one run at that rate for one cell's budget, or ``None``). Over the suite:
-    ``rates`` (the slowest and the fastest task's rate, or ``None``), ``hours_done`` (the finished
-    cells' budgets at their tasks' rates), ``hours_left`` (the cells left of tasks with a rate),
-    ``frames_unmeasured`` (the frames left of tasks without one)."""
-    cells = len(suite["cores"]) * len(suite["seeds"])
+    ``run_hours`` (hours of one run at that rate for one cell's budget, or ``None``),
+    ``core_hours`` (hours per cell of each core with a finished run, at its own median rate) and
+    ``hours_left`` (its cells left: each core's at its own rate, a core with no run yet at the slowest
+    measured core's, so a fast memoryless core does not shorten the gated cores' time; ``None``
+    without a rate). Over the suite: ``rates`` (the slowest and the fastest task's rate, or ``None``),
+    ``hours_done`` (the finished cells' budgets at their cores' rates), ``hours_left`` (the cells
+    left of tasks with a rate), ``frames_unmeasured`` (the frames left of tasks without one)."""
+    seeds = len(suite["seeds"])
     tasks, done, left, unmeasured = {}, 0.0, 0.0, 0
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
         rates = [r for r in map(training_rate, mine) if r]
         rate = float(np.median(rates)) if rates else None
-        hours = spec["total_frames"] / rate / 3600 if rate else None
-        skipped = cells_not_run_here(suite, task, mine)
-        remaining = max(cells - len(mine) - skipped, 0)
-        tasks[task] = {"finished": len(mine), "left": remaining, "not_run_here": skipped, "rate": rate,
-                       "run_hours": hours}
-        if hours is None:
-            unmeasured += remaining * spec["total_frames"]
+        per_core: dict[str, list[float]] = {}
+        for run in mine:
+            if run_rate := training_rate(run):
+                per_core.setdefault(run.get("core"), []).append(run_rate)
+        core_hours = {core: spec["total_frames"] / float(np.median(r)) / 3600 for core, r in per_core.items()}
+        unrun = {core: max(seeds - runs_of(mine, task, core), 0) for core in suite["cores"]
+                 if not not_run_here(suite, task, core, mine)}
+        remaining, task_left = sum(unrun.values()), None
+        if rate:
+            slowest = max(core_hours.values())
+            done += sum(core_hours.get(r.get("core"), slowest) for r in mine)
+            task_left = sum(n * core_hours.get(core, slowest) for core, n in unrun.items())
+            left += task_left
         else:
-            done += len(mine) * hours
-            left += remaining * hours
+            unmeasured += remaining * spec["total_frames"]
+        tasks[task] = {"finished": len(mine), "left": remaining,
+                       "not_run_here": cells_not_run_here(suite, task, mine), "rate": rate,
+                       "run_hours": spec["total_frames"] / rate / 3600 if rate else None,
+                       "core_hours": core_hours, "hours_left": task_left}
     measured = [t["rate"] for t in tasks.values() if t["rate"]]
     return {"tasks": tasks, "rates": (min(measured), max(measured)) if measured else None,
             "hours_done": done, "hours_left": left, "frames_unmeasured": unmeasured}

@@ -465,15 +465,30 @@ def test_the_suites_time_comes_from_each_tasks_own_rate():
     its wall time); a task with no finished run is counted in frames, not hours."""
     suite = {"seeds": [0, 1], "cores": ["a", "b"],
              "tasks": {"T": {"total_frames": 7_200_000}, "U": {"total_frames": 1_000_000}}}
-    runs = [{"task": "T", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000, "resumed_from": 0,
-             "wall_s": 7200.0},                                  # 1000 frames/s
-            {"task": "T", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000,
+    runs = [{"task": "T", "core": "a", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000,
+             "resumed_from": 0, "wall_s": 7200.0},               # 1000 frames/s
+            {"task": "T", "core": "a", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000,
              "resumed_from": 3_600_000, "wall_s": 1200.0}]       # 3000 frames/s since it resumed
     assert suite_stats.training_rate(runs[1]) == 3000
     cost = suite_stats.suite_cost(suite, runs)
     t = cost["tasks"]["T"]
     assert (t["finished"], t["left"], t["rate"], t["run_hours"]) == (2, 2, 2000, 1.0)
-    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "not_run_here": 0, "rate": None, "run_hours": None}
+    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "not_run_here": 0, "rate": None, "run_hours": None,
+                                  "core_hours": {}, "hours_left": None}
     assert (cost["hours_done"], cost["hours_left"], cost["frames_unmeasured"]) == (2.0, 2.0, 4_000_000)
     assert cost["rates"] == (2000, 2000)
     assert suite_stats.training_rate({**runs[0], "wall_s": 0}) is None
+
+
+def test_the_cells_left_take_each_cores_own_rate_and_an_unrun_core_the_slowest():
+    """A fast memoryless core must not shorten the gated cores' time: each core's cells left at its own
+    median rate, a core with no finished run at the slowest measured core's."""
+    suite = {"seeds": [0, 1, 2], "cores": ["fast", "slow", "new"], "tasks": {"T": {"total_frames": 3_600_000}}}
+    run = lambda core, rate: {"task": "T", "core": core, "curve": [[3_600_000, 0.0]],  # noqa: E731
+                              "total_frames": 3_600_000, "wall_s": 3_600_000 / rate}
+    runs = [run("fast", 2000), run("fast", 2000), run("fast", 2000), run("slow", 1000)]
+    t = suite_stats.suite_cost(suite, runs)["tasks"]["T"]
+    assert t["core_hours"] == {"fast": 0.5, "slow": 1.0}
+    assert (t["left"], t["hours_left"]) == (5, 2 * 1.0 + 3 * 1.0)  # slow's two seeds, new's three at slow's
+    assert t["rate"] == 2000  # the median over every run, as the table prints it
+    assert suite_stats.suite_cost(suite, runs)["hours_done"] == 3 * 0.5 + 1.0
