@@ -188,7 +188,6 @@ def suite_cost(suite: dict, runs: list[dict]) -> dict:
     """How long the suite's cells take, from the finished runs' own rates. Per task: ``finished``,
     ``left`` and ``not_run_here`` (cells; those of ``cells_not_run_here`` are not left),
     ``rate`` (median ``training_rate`` of its finished runs, or ``None``),
-    ``run_hours`` (hours of one run at that rate for one cell's budget, or ``None``),
     ``core_hours`` (hours per cell of each core with a finished run, at its own median rate) and
     ``hours_left`` (its cells left: each core's at its own rate, a core with no run yet at the slowest
     measured core's, so a fast memoryless core does not shorten the gated cores' time; ``None``
@@ -218,7 +217,6 @@ def suite_cost(suite: dict, runs: list[dict]) -> dict:
             unmeasured += remaining * spec["total_frames"]
         tasks[task] = {"finished": len(mine), "left": remaining,
                        "not_run_here": cells_not_run_here(suite, task, mine), "rate": rate,
-                       "run_hours": spec["total_frames"] / rate / 3600 if rate else None,
                        "core_hours": core_hours, "hours_left": task_left}
     measured = [t["rate"] for t in tasks.values() if t["rate"]]
     return {"tasks": tasks, "rates": (min(measured), max(measured)) if measured else None,

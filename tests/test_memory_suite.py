@@ -461,8 +461,8 @@ def test_a_task_no_run_has_reached_names_no_score_it_cannot_know(tmp_path):
 
 
 def test_the_suites_time_comes_from_each_tasks_own_rate():
-    """Hours per cell from the median rate of a task's finished runs (frames since each resumed over
-    its wall time); a task with no finished run is counted in frames, not hours."""
+    """Hours per cell from the median rate of a core's finished runs of a task (frames since each
+    resumed over its wall time); a task with no finished run is counted in frames, not hours."""
     suite = {"seeds": [0, 1], "cores": ["a", "b"],
              "tasks": {"T": {"total_frames": 7_200_000}, "U": {"total_frames": 1_000_000}}}
     runs = [{"task": "T", "core": "a", "curve": [[7_200_000, 1.0]], "total_frames": 7_200_000,
@@ -472,9 +472,9 @@ def test_the_suites_time_comes_from_each_tasks_own_rate():
     assert suite_stats.training_rate(runs[1]) == 3000
     cost = suite_stats.suite_cost(suite, runs)
     t = cost["tasks"]["T"]
-    assert (t["finished"], t["left"], t["rate"], t["run_hours"]) == (2, 2, 2000, 1.0)
-    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "not_run_here": 0, "rate": None, "run_hours": None,
-                                  "core_hours": {}, "hours_left": None}
+    assert (t["finished"], t["left"], t["rate"], t["core_hours"]) == (2, 2, 2000, {"a": 1.0})
+    assert cost["tasks"]["U"] == {"finished": 0, "left": 4, "not_run_here": 0, "rate": None, "core_hours": {},
+                                  "hours_left": None}
     assert (cost["hours_done"], cost["hours_left"], cost["frames_unmeasured"]) == (2.0, 2.0, 4_000_000)
     assert cost["rates"] == (2000, 2000)
     assert suite_stats.training_rate({**runs[0], "wall_s": 0}) is None
