@@ -128,8 +128,9 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
     bootstrap intervals of ``bootstrap_interval``: ``holds`` when the core's interval lies above the
     baseline's, ``reversed`` when below, ``no difference`` when they overlap or the means differ by less
     than ``MIN_AUC_DIFFERENCE`` (the evidence then says the intervals are apart); ``open: not run`` until
-    both have ``seeds`` finished runs, ``open: neither learned`` when no seed of either reached the
-    threshold (the task then says nothing about which learns faster). Overlapping intervals over 3
+    both have ``seeds`` finished runs, ``open: neither reached the threshold`` when no seed of either
+    reached it (the evidence still gives both areas: a core may rise from the floor without reaching
+    it, but the task then does not say which one solves it faster). Overlapping intervals over 3
     seeds are a conservative test: a real but small difference reads as ``no difference``.
     """
     if len(runs) < seeds or len(baseline_runs) < seeds:
@@ -140,7 +141,7 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
                 f"{base['auc'][0]:.2f} [{base['auc'][1]:.2f}, {base['auc'][2]:.2f}]; reached "
                 f"{mine['reached']}/{mine['seeds']} vs {base['reached']}/{base['seeds']}")
     if mine["reached"] == 0 and base["reached"] == 0:
-        return "open: neither learned", evidence
+        return "open: neither reached the threshold", evidence
     above, below = mine["auc"][1] > base["auc"][2], base["auc"][1] > mine["auc"][2]
     if (above or below) and abs(mine["auc"][0] - base["auc"][0]) < MIN_AUC_DIFFERENCE:
         return "no difference", evidence + f"; the intervals are apart by less than {MIN_AUC_DIFFERENCE}"

@@ -164,7 +164,7 @@ def test_a_claim_holds_reverses_or_stays_open_by_the_intervals_of_its_two_cores(
     assert compare(_runs("ur", "T", [0.83, 0.835, 0.84]), close) == "holds"  # 0.025 apart
     assert compare(fast[:2], slow) == "open: not run"
     stalled = lambda core: _runs(core, "T", [0.2, 0.25, 0.3], reached=False)  # noqa: E731
-    assert compare(stalled("ur"), stalled("std")) == "open: neither learned"
+    assert compare(stalled("ur"), stalled("std")) == "open: neither reached the threshold"
     verdict, evidence = suite_stats.compare_cores(fast, stalled("std"), 0.9, 100, 3)
     assert verdict == "holds" and "reached 3/3 vs 0/3" in evidence
 
