@@ -199,12 +199,12 @@ def suite_cost(suite: dict, runs: list[dict]) -> dict:
     tasks, done, left, unmeasured = {}, 0.0, 0.0, 0
     for task, spec in suite["tasks"].items():
         mine = [r for r in runs if r["task"] == task]
-        rates = [r for r in map(training_rate, mine) if r]
-        rate = float(np.median(rates)) if rates else None
         per_core: dict[str, list[float]] = {}
         for run in mine:
             if run_rate := training_rate(run):
                 per_core.setdefault(run.get("core"), []).append(run_rate)
+        rates = [r for core_rates in per_core.values() for r in core_rates]
+        rate = float(np.median(rates)) if rates else None
         core_hours = {core: spec["total_frames"] / float(np.median(r)) / 3600 for core, r in per_core.items()}
         unrun = {core: max(seeds - runs_of(mine, task, core), 0) for core in suite["cores"]
                  if not not_run_here(suite, task, core, mine)}
