@@ -21,7 +21,8 @@ or the one before), and writes ``eval.json`` (atomically too) and ``videos/``, w
 SIGINT or SIGTERM, to the run or to its whole process group (the async runtime's actors ignore both),
 ends training after the current update with a checkpoint and exit status 130 or 143 (128 + the signal:
 stopped, not finished). A second signal while the run waits for an env step (one that hangs) stops
-the wait. Actor processes exit by themselves within a second of the learner's death.
+the wait. Actor processes exit by themselves within a second of the learner's death. A Ctrl-C outside
+training (while torch imports, during ``--eval``) ends with the one line ``interrupted``, status 130.
 
 A loss, gradient or weight that is not finite (or a non-finite reward from the env) stops training
 with one line naming it, the update and the frames, and exit status 1; the update is not saved, so
@@ -41,6 +42,26 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+COMMAND = "gated-rl"  # the console script of the installed package (pyproject.toml [project.scripts])
+
+
+def prog() -> str:
+    """How the user invoked the program: ``gated-rl`` or ``train_agent.py``."""
+    return COMMAND if Path(sys.argv[0]).name == COMMAND else "train_agent.py"
+
+
+def _one_line_interrupt(kind, error, traceback, default=sys.excepthook):
+    """A Ctrl-C that the run's own signal handling does not catch (while torch imports, while the config
+    is read, during ``--eval``) ends with one line instead of a traceback; Python still exits as one
+    killed by SIGINT (status 130)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(f"{prog()}: interrupted", file=sys.stderr)
+        return
+    default(kind, error, traceback)
+
+
+sys.excepthook = _one_line_interrupt  # installed before the slow imports below: most of a start's time
 
 import numpy as np
 import torch
@@ -81,13 +102,6 @@ from configs import (
 from cores import core_factory
 from cores.memory import retain_freed_memory
 from envs import Episode, env_delay, make_env, make_vector_env
-
-COMMAND = "gated-rl"  # the console script of the installed package (pyproject.toml [project.scripts])
-
-
-def prog() -> str:
-    """How the user invoked the program: ``gated-rl`` or ``train_agent.py``."""
-    return COMMAND if Path(sys.argv[0]).name == COMMAND else "train_agent.py"
 
 
 def resume_command() -> str:

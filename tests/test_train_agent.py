@@ -180,6 +180,31 @@ def test_sigint_saves_a_checkpoint_before_exit(tmp_path):
     assert not list((logdir / "checkpoints").glob(".*.tmp"))  # no half-written file left
 
 
+def test_a_ctrl_c_before_the_run_handles_signals_ends_with_one_line(tmp_path):
+    """A Ctrl-C while torch still imports (the first second or two of every start; a suite stopping its
+    cells can send it then) or after the imports but outside training printed KeyboardInterrupt's
+    traceback from deep inside torch; now one line, and the exit of a process killed by SIGINT."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    after_imports = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['train_agent.py']; "
+                                    "import train_agent; raise KeyboardInterrupt"], cwd=ROOT, env=env,
+                                   capture_output=True, text=True, timeout=120)
+    assert after_imports.returncode == -signal.SIGINT
+    assert after_imports.stderr == "train_agent.py: interrupted\n"
+    during_imports = subprocess.Popen([sys.executable, str(ROOT / "train_agent.py"), *FAST, "--total-frames",
+                                       "10000000", "--logdir", str(tmp_path / "run")], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # past the interpreter's start, inside `import torch` (about 2 s here)
+    during_imports.send_signal(signal.SIGINT)
+    out, err = during_imports.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    # in the imports: the one line; if a slow start let training begin, its own handling (exit 130)
+    assert (during_imports.returncode, err) == (-signal.SIGINT, "train_agent.py: interrupted\n") or (
+        during_imports.returncode == 130 and "stopped by signal 2" in out), (during_imports.returncode, err)
+
+
 @pytest.mark.parametrize("runtime, signum", [("sync", 2), ("async", 15)])  # SIGINT, SIGTERM
 def test_a_signal_during_start_up_still_saves_a_checkpoint(tmp_path, runtime, signum):
     """A signal the moment the run directory gets its config.yaml, before the actors have started (a
