@@ -39,7 +39,6 @@ import os
 import random
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -678,13 +677,18 @@ def evaluate(args, overrides: dict) -> int:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename (evaluations side by side)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    replace_through_temp(path, lambda tmp: tmp.write_text(text))
+
+
+def replace_through_temp(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``: an error or
+    a Ctrl-C while writing leaves ``path`` as it was, and no temporary file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: evaluations side by side
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        write(tmp)  # created by the writer, so with the user's umask (mkstemp's files are 0600)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -733,10 +737,15 @@ def record_videos(model, config, env, folder: Path, count: int, greedy: bool) ->
             raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")
         images = [Image.fromarray(f) for f in frames]
         path = folder / f"episode_{episode}.gif"
-        images[0].save(path, save_all=True, append_images=images[1:], duration=120, loop=0)
+        replace_through_temp(path, functools.partial(save_gif, images))
         paths.append(path)
     env.close()
     return paths
+
+
+def save_gif(images: list, path: Path) -> None:
+    """The PIL ``images`` (an episode's frames) as one looping GIF at ``path``, whatever its suffix."""
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,17 @@ def test_train_resume_and_evaluate(tmp_path):
     # Easy visual match: the recall's reward (1) is the only reward, so success means a return of 1
     assert report["success_rate"] == sum(r == 1.0 for r in report["returns"]) / 3
     assert "mean return over 3 episodes" in result.stdout and report["env_options"] == {}
+    kept = {gif.name: gif.read_bytes() for gif in gifs}
+    # A Ctrl-C halfway through writing a GIF (PIL patched to write a few bytes, then be interrupted):
+    # the GIFs of the evaluation before stay whole, and no temporary file is left.
+    child = ("import sys; sys.argv = ['train_agent.py']\nfrom PIL import Image\n"
+             "def interrupted(self, fp, *args, **kwargs):\n    open(fp, 'wb').write(b'GIF89a')\n"
+             "    raise KeyboardInterrupt\nImage.Image.save = interrupted\nimport train_agent\n"
+             f"train_agent.main(['--eval', '--logdir', {str(logdir)!r}, '--episodes', '1', '--video'])")
+    stopped = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert stopped.stderr == "train_agent.py: interrupted\n", stopped.stderr
+    assert {gif.name: gif.read_bytes() for gif in (logdir / "videos").iterdir()} == kept
 
     run("--eval", "--logdir", str(logdir), "--episodes", "2", "--env-option", "delay=3")  # another delay
     assert json.loads((logdir / "eval.json").read_text())["env_options"] == {"delay": 3}
