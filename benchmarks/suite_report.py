@@ -268,7 +268,9 @@ def write_report(suite_name: str, suite: dict, results: Path, page: Path, images
                 "`benchmarks/suite_stats.py`, `compare_cores`)? **holds**: its interval lies above the "
                 "baseline's; **reversed**: below; **no difference**: they overlap, or the means differ by "
                 f"less than {suite_stats.MIN_AUC_DIFFERENCE} (two points of success over the budget); "
-                "**open**: a core has not run every seed, or no seed of either reached the threshold"
+                "**open**: a core has not run every seed, or no seed of either reached the threshold "
+                "(with *ahead by area* or *behind by area* where the areas alone would have read "
+                "**holds** or **reversed**: one core rose further from the floor than the other)"
                 + ("; **not run here**: a core of the claim is among the cells the suite's `not_run_here` "
                    "leaves unrun on this project's machine" if suite.get("not_run_here") else "") + ".", "",
                 *claims_table(suite, runs), ""]

@@ -129,9 +129,11 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
     baseline's, ``reversed`` when below, ``no difference`` when they overlap or the means differ by less
     than ``MIN_AUC_DIFFERENCE`` (the evidence then says the intervals are apart); ``open: not run`` until
     both have ``seeds`` finished runs, ``open: neither reached the threshold`` when no seed of either
-    reached it (the evidence still gives both areas: a core may rise from the floor without reaching
-    it, but the task then does not say which one solves it faster). Overlapping intervals over 3
-    seeds are a conservative test: a real but small difference reads as ``no difference``.
+    reached it (a core may rise from the floor without reaching it, but the task then does not say
+    which one solves it faster), with ``; ahead by area`` or ``; behind by area`` added where the areas
+    would otherwise have read ``holds`` or ``reversed`` (one core rose further, or sooner, than the
+    other). Overlapping intervals over 3 seeds are a conservative test: a real but small difference
+    reads as ``no difference``.
     """
     if len(runs) < seeds or len(baseline_runs) < seeds:
         return "open: not run", f"{len(runs)} and {len(baseline_runs)} of {seeds} seeds finished"
@@ -140,10 +142,12 @@ def compare_cores(runs: list[dict], baseline_runs: list[dict], threshold: float,
     evidence = (f"AUC {mine['auc'][0]:.2f} [{mine['auc'][1]:.2f}, {mine['auc'][2]:.2f}] vs "
                 f"{base['auc'][0]:.2f} [{base['auc'][1]:.2f}, {base['auc'][2]:.2f}]; reached "
                 f"{mine['reached']}/{mine['seeds']} vs {base['reached']}/{base['seeds']}")
-    if mine["reached"] == 0 and base["reached"] == 0:
-        return "open: neither reached the threshold", evidence
     above, below = mine["auc"][1] > base["auc"][2], base["auc"][1] > mine["auc"][2]
-    if (above or below) and abs(mine["auc"][0] - base["auc"][0]) < MIN_AUC_DIFFERENCE:
+    too_close = abs(mine["auc"][0] - base["auc"][0]) < MIN_AUC_DIFFERENCE
+    if mine["reached"] == 0 and base["reached"] == 0:
+        side = "" if too_close else "; ahead by area" if above else "; behind by area" if below else ""
+        return "open: neither reached the threshold" + side, evidence
+    if (above or below) and too_close:
         return "no difference", evidence + f"; the intervals are apart by less than {MIN_AUC_DIFFERENCE}"
     if above:
         return "holds", evidence

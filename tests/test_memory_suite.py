@@ -165,6 +165,11 @@ def test_a_claim_holds_reverses_or_stays_open_by_the_intervals_of_its_two_cores(
     assert compare(fast[:2], slow) == "open: not run"
     stalled = lambda core: _runs(core, "T", [0.2, 0.25, 0.3], reached=False)  # noqa: E731
     assert compare(stalled("ur"), stalled("std")) == "open: neither reached the threshold"
+    rose = _runs("ur", "T", [0.5, 0.55, 0.6], reached=False)  # further from the floor, still short of 0.9
+    assert compare(rose, stalled("std")) == "open: neither reached the threshold; ahead by area"
+    assert compare(stalled("std"), rose) == "open: neither reached the threshold; behind by area"
+    assert compare(_runs("ur", "T", [0.31, 0.315, 0.32], reached=False),  # apart, means 0.015 apart
+                   _runs("std", "T", [0.3, 0.3, 0.3], reached=False)) == "open: neither reached the threshold"
     verdict, evidence = suite_stats.compare_cores(fast, stalled("std"), 0.9, 100, 3)
     assert verdict == "holds" and "reached 3/3 vs 0/3" in evidence
 
