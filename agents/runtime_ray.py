@@ -76,18 +76,39 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
                          "with `ray start --head`, or leave ray_address empty for a local one") from None
 
 
+#: Set while ``ray.init`` runs: Ray's C++ core then leaves SIGTERM alone (its crash handler, installed
+#: when the driver connects, dumped a stack trace and aborted the process on a SIGTERM).
+NO_CRASH_HANDLER = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
+
+
 @contextlib.contextmanager
-def keeping_signal_handlers():
-    """Put the SIGINT and SIGTERM handlers back as they were when the block ends: ``ray.init`` installs
-    a SIGTERM handler of its own (``sys.exit``), under which a caller's handler that saves before
-    exiting would never run. Outside the main thread (where handlers cannot be set) it does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+def keeping_signal_handlers(ray):
+    """The caller's SIGINT and SIGTERM handlers stay in charge while ``ray.init`` runs in the block,
+    and are put back as they were when it ends. ``ray.init`` installs SIGTERM handlers of its own: a
+    Python one (``sys.exit``: a SIGTERM raised ``SystemExit`` wherever the start was, leaving
+    half-started Ray processes behind and no checkpoint) and, from its C++ core, a crash handler
+    (``NO_CRASH_HANDLER``); under either, a caller's handler that saves before exiting never ran.
+    The Python one is kept out by replacing Ray's private ``set_sigterm_handler`` for the block (where
+    it is missing, the handlers are still put back after). Outside the main thread (where handlers
+    cannot be set) it only sets ``NO_CRASH_HANDLER``; the Ray processes started in the block inherit
+    it, so their crashes are reported without Ray's stack dump."""
+    saved_env = os.environ.get(NO_CRASH_HANDLER)
+    os.environ[NO_CRASH_HANDLER] = "1"
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    installer = getattr(utils, "set_sigterm_handler", None)
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    if installer is not None:
+        utils.set_sigterm_handler = lambda handler: None
     try:
         yield
     finally:
+        if installer is not None:
+            utils.set_sigterm_handler = installer
+        if saved_env is None:
+            os.environ.pop(NO_CRASH_HANDLER, None)
+        else:
+            os.environ[NO_CRASH_HANDLER] = saved_env
         for signum, handler in saved.items():
             if handler is not None:  # None: set outside Python, cannot be put back from here
                 signal.signal(signum, handler)
@@ -137,7 +158,7 @@ class RayRuntime:
         ray = self.ray = import_ray()
         self._owns_ray = not ray.is_initialized() and address is None
         if not ray.is_initialized():  # "local": a new instance even where a cluster is running
-            with keeping_signal_handlers():
+            with keeping_signal_handlers(ray):
                 ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
                          log_to_driver=True, configure_logging=False)
         try:
