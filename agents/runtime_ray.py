@@ -94,9 +94,9 @@ def keeping_signal_handlers(ray):
     it, so their crashes are reported without Ray's stack dump."""
     saved_env = os.environ.get(NO_CRASH_HANDLER)
     os.environ[NO_CRASH_HANDLER] = "1"
-    utils = getattr(getattr(ray, "_private", None), "utils", None)
-    installer = getattr(utils, "set_sigterm_handler", None)
     main = threading.current_thread() is threading.main_thread()
+    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    installer = getattr(utils, "set_sigterm_handler", None) if main else None
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     if installer is not None:
         utils.set_sigterm_handler = lambda handler: None

@@ -114,15 +114,23 @@ def _failing_in_actors(driver_pid, seed):
 
 
 def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
-    """ray.init installs a SIGTERM handler that exits without saving; RayRuntime puts the caller's back,
-    even when its start fails after ray.init, and then shuts down the Ray it started."""
+    """ray.init installs a SIGTERM handler that exits without saving; RayRuntime keeps Ray's Python
+    handler out while ray.init runs (a SIGTERM then reaches the caller's), tells Ray's C++ core to
+    leave SIGTERM alone, puts the caller's handlers back even when its start fails after ray.init
+    (where Ray set one another way), and then shuts down the Ray it started."""
+    import types
+
     import agents.runtime_ray as runtime_ray
+
+    def ray_sigterm_handler(handler):  # Ray's own installer (ray._private.utils.set_sigterm_handler)
+        signal.signal(signal.SIGTERM, handler)
 
     class Started(Exception):  # noqa: N818 (stops the test, not an error)
         pass
 
     class FakeRay:
         shutdowns = 0
+        _private = types.SimpleNamespace(utils=types.SimpleNamespace(set_sigterm_handler=ray_sigterm_handler))
 
         @staticmethod
         def is_initialized():
@@ -132,9 +140,12 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         def shutdown(cls):
             cls.shutdowns += 1
 
-        @staticmethod
-        def init(**_):
-            signal.signal(signal.SIGTERM, lambda *_: None)  # as ray.init does (its handler calls sys.exit)
+        @classmethod
+        def init(cls, **_):
+            cls._private.utils.set_sigterm_handler(lambda *_: None)  # as ray.init does (it calls sys.exit)
+            assert signal.getsignal(signal.SIGTERM) is caller  # kept out: a SIGTERM now is the caller's
+            assert os.environ[runtime_ray.NO_CRASH_HANDLER] == "1"
+            signal.signal(signal.SIGTERM, lambda *_: None)  # set some other way: put back after
             signal.signal(signal.SIGINT, lambda *_: None)
 
     def caller(*_):
@@ -145,12 +156,15 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         raise Started
 
     monkeypatch.setattr(runtime_ray, "import_ray", lambda: FakeRay)
+    monkeypatch.delenv(runtime_ray.NO_CRASH_HANDLER, raising=False)
     previous = {s: signal.signal(s, caller) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with pytest.raises(Started):
             RayRuntime(env_factory, make_model(), unroll_length=4, batch_size=1, seed=0)
         assert signal.getsignal(signal.SIGTERM) is caller and signal.getsignal(signal.SIGINT) is caller
         assert FakeRay.shutdowns == 1  # the Ray it started does not outlive the failed start
+        assert FakeRay._private.utils.set_sigterm_handler is ray_sigterm_handler
+        assert runtime_ray.NO_CRASH_HANDLER not in os.environ  # only while ray.init runs
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
