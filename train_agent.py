@@ -39,6 +39,7 @@ import os
 import random
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,6 +62,13 @@ def _one_line_interrupt(kind, error, traceback, default=sys.excepthook):
 
 
 sys.excepthook = _one_line_interrupt  # installed before the slow imports below: most of a start's time
+# A Ctrl-C during those imports is noted and acted on after them: raised inside them, a
+# KeyboardInterrupt could abort the process from a C++ extension's init (pybind11: "terminate called")
+# or be swallowed by a library's broad except, leaving the run to go on.
+_interrupts_while_importing: list[int] = []
+_noting_interrupts = threading.current_thread() is threading.main_thread()  # handlers: main thread only
+_sigint_before_imports = (signal.signal(signal.SIGINT, lambda signum, _frame: _interrupts_while_importing
+                                        .append(signum)) if _noting_interrupts else None)
 
 import numpy as np
 import torch
@@ -101,6 +109,12 @@ from configs import (
 from cores import core_factory
 from cores.memory import retain_freed_memory
 from envs import Episode, env_delay, make_env, make_vector_env
+
+if _noting_interrupts:  # None: a handler set outside Python; Python's own is the closest
+    signal.signal(signal.SIGINT, signal.default_int_handler if _sigint_before_imports is None
+                  else _sigint_before_imports)
+if _interrupts_while_importing:
+    raise KeyboardInterrupt  # the Ctrl-C of the imports: one line, through _one_line_interrupt
 
 
 def resume_command() -> str:
