@@ -35,7 +35,6 @@ import argparse
 import difflib
 import functools
 import json
-import os
 import random
 import signal
 import sys
@@ -74,6 +73,7 @@ import numpy as np
 import torch
 import yaml
 
+from agents.atomic import replace_atomically
 from agents.checkpoint import (
     CheckpointError,
     RunDirError,
@@ -679,7 +679,7 @@ def evaluate(args, overrides: dict) -> int:
     success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
     print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success}")
     try:
-        write_atomically(logdir / "eval.json", json.dumps(result, indent=2))
+        replace_atomically(logdir / "eval.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     except OSError as error:  # the result is printed above; say why it could not be kept
         raise ConfigError(f"cannot write {logdir / 'eval.json'}: {error.strerror or error}") from None
     print(f"written to {logdir / 'eval.json'}")
@@ -687,23 +687,6 @@ def evaluate(args, overrides: dict) -> int:
         for path in record_videos(model, config, video_env, logdir / "videos", min(count, 3), args.greedy):
             print(f"video: {path}")
     return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (evaluations side by side)."""
-    replace_through_temp(path, lambda tmp: tmp.write_text(text))
-
-
-def replace_through_temp(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``: an error or
-    a Ctrl-C while writing leaves ``path`` as it was, and no temporary file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: evaluations side by side
-    try:
-        write(tmp)  # created by the writer, so with the user's umask (mkstemp's files are 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def play(model: ActorCritic, env, episodes: int, greedy: bool) -> list[Episode]:
@@ -751,7 +734,7 @@ def record_videos(model, config, env, folder: Path, count: int, greedy: bool) ->
             raise ConfigError(f"env {config.env.env!r} cannot render rgb frames")
         images = [Image.fromarray(f) for f in frames]
         path = folder / f"episode_{episode}.gif"
-        replace_through_temp(path, functools.partial(save_gif, images))
+        replace_atomically(path, functools.partial(save_gif, images))
         paths.append(path)
     env.close()
     return paths

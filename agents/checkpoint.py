@@ -10,12 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .atomic import replace_atomically
 from .learner import first_non_finite
 
 try:
@@ -54,16 +54,14 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
     """Write ``payload`` to ``path`` atomically: a crash mid-write never leaves a broken file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    replace_atomically(path, write)
 
 
 def load_checkpoint(path: str | Path) -> dict:

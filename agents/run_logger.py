@@ -11,6 +11,8 @@ from pathlib import Path
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
+from .atomic import replace_atomically
+
 
 class RunLogger:
     """Everything is keyed by the frame count (environment steps, all envs together)."""
@@ -141,7 +143,5 @@ def drop_rows_after(path: Path, frames: int) -> int:
         else:
             kept.append(line)
     if dropped:
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(path)
+        replace_atomically(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
     return dropped
