@@ -76,8 +76,10 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
                          "with `ray start --head`, or leave ray_address empty for a local one") from None
 
 
-#: Set while ``ray.init`` runs: Ray's C++ core then leaves SIGTERM alone (its crash handler, installed
-#: when the driver connects, dumped a stack trace and aborted the process on a SIGTERM).
+#: Ray's switch for the C++ crash handler (absl's failure signal handler) that its core installs when
+#: a process connects; on a SIGTERM it dumped a stack trace and, at times, aborted the process. The
+#: driver reads it from ``ray._private.ray_constants`` (read from the environment when Ray is
+#: imported), the processes ``ray.init`` starts read it from their environment.
 NO_CRASH_HANDLER = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
 
 
@@ -87,15 +89,22 @@ def keeping_signal_handlers(ray):
     and are put back as they were when it ends. ``ray.init`` installs SIGTERM handlers of its own: a
     Python one (``sys.exit``: a SIGTERM raised ``SystemExit`` wherever the start was, leaving
     half-started Ray processes behind and no checkpoint) and, from its C++ core, a crash handler
-    (``NO_CRASH_HANDLER``); under either, a caller's handler that saves before exiting never ran.
-    The Python one is kept out by replacing Ray's private ``set_sigterm_handler`` for the block (where
-    it is missing, the handlers are still put back after). Outside the main thread (where handlers
-    cannot be set) it only sets ``NO_CRASH_HANDLER``; the Ray processes started in the block inherit
-    it, so their crashes are reported without Ray's stack dump."""
+    (``NO_CRASH_HANDLER``: a stack dump, at times an abort); under either, a caller's handler that
+    saves before exiting never ran. The Python one is kept out by replacing Ray's private
+    ``set_sigterm_handler`` for the block, the C++ one by setting Ray's private constant
+    ``NO_CRASH_HANDLER`` for the block (where either name is missing, that handler is not kept out,
+    and the Python handlers are still put back after). The Ray processes started in the block inherit
+    ``NO_CRASH_HANDLER`` from the environment, so their crashes are reported without Ray's stack dump.
+    Outside the main thread (where handlers cannot be set) only the C++ handler is kept out."""
     saved_env = os.environ.get(NO_CRASH_HANDLER)
     os.environ[NO_CRASH_HANDLER] = "1"
+    private = getattr(ray, "_private", None)
+    constants = getattr(private, "ray_constants", None)
+    saved_constant = getattr(constants, NO_CRASH_HANDLER, None)
+    if saved_constant is not None:
+        setattr(constants, NO_CRASH_HANDLER, True)
     main = threading.current_thread() is threading.main_thread()
-    utils = getattr(getattr(ray, "_private", None), "utils", None)
+    utils = getattr(private, "utils", None)
     installer = getattr(utils, "set_sigterm_handler", None) if main else None
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     if installer is not None:
@@ -105,6 +114,8 @@ def keeping_signal_handlers(ray):
     finally:
         if installer is not None:
             utils.set_sigterm_handler = installer
+        if saved_constant is not None:
+            setattr(constants, NO_CRASH_HANDLER, saved_constant)
         if saved_env is None:
             os.environ.pop(NO_CRASH_HANDLER, None)
         else:

@@ -130,7 +130,9 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
 
     class FakeRay:
         shutdowns = 0
-        _private = types.SimpleNamespace(utils=types.SimpleNamespace(set_sigterm_handler=ray_sigterm_handler))
+        _private = types.SimpleNamespace(utils=types.SimpleNamespace(set_sigterm_handler=ray_sigterm_handler),
+                                         ray_constants=types.SimpleNamespace(
+                                             RAY_DISABLE_FAILURE_SIGNAL_HANDLER=False))
 
         @staticmethod
         def is_initialized():
@@ -144,7 +146,8 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         def init(cls, **_):
             cls._private.utils.set_sigterm_handler(lambda *_: None)  # as ray.init does (it calls sys.exit)
             assert signal.getsignal(signal.SIGTERM) is caller  # kept out: a SIGTERM now is the caller's
-            assert os.environ[runtime_ray.NO_CRASH_HANDLER] == "1"
+            assert os.environ[runtime_ray.NO_CRASH_HANDLER] == "1"  # for the processes it starts
+            assert cls._private.ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER is True  # for this one
             signal.signal(signal.SIGTERM, lambda *_: None)  # set some other way: put back after
             signal.signal(signal.SIGINT, lambda *_: None)
 
@@ -165,6 +168,36 @@ def test_the_callers_signal_handlers_survive_ray_init(monkeypatch):
         assert FakeRay.shutdowns == 1  # the Ray it started does not outlive the failed start
         assert FakeRay._private.utils.set_sigterm_handler is ray_sigterm_handler
         assert runtime_ray.NO_CRASH_HANDLER not in os.environ  # only while ray.init runs
+        assert FakeRay._private.ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER is False
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
+    """Ray's C++ core installs a crash handler when the driver connects (in ``ray.init``); on a SIGTERM
+    it dumped a stack trace and at times aborted the run (status -6, seen in CI while the test of the
+    run's start in test_train_agent.py signalled it). Setting the environment variable while
+    ``ray.init`` ran did not keep it out (the driver reads the constant Ray took from the environment
+    at import). Deterministic: the SIGTERM is sent once ``ray.init`` has returned, still in the block."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "probe.py"
+    script.write_text(
+        "import logging, os, signal, time\n"
+        "from agents.runtime_ray import import_ray, keeping_signal_handlers\n"
+        "ray = import_ray()\n"
+        "got = []\n"
+        "signal.signal(signal.SIGTERM, lambda signum, _: got.append(signum))\n"
+        "with keeping_signal_handlers(ray):\n"
+        "    ray.init(address='local', num_cpus=1, include_dashboard=False, configure_logging=False)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(0.2)\n"
+        "ray.shutdown()\n"
+        "print('handled', got)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": root},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "handled [15]" in done.stdout, (done.returncode, done.stderr[-2000:])
+    assert "SIGTERM received" not in done.stderr, done.stderr[-2000:]
