@@ -55,6 +55,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from agents.atomic import replace_atomically  # noqa: E402
 from benchmarks import suite_stats  # noqa: E402
 from configs import as_flags  # noqa: E402
 
@@ -336,9 +337,7 @@ def run_cell(cell: Cell, work: Path, results: Path, threads: int,
         "gates": read_gates(logdir),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(out)
+    replace_atomically(out, lambda tmp: tmp.write_text(json.dumps(record)))
     return "done", record
 
 
