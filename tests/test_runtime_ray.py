@@ -185,7 +185,7 @@ def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
 
     script = tmp_path / "probe.py"
     script.write_text(
-        "import logging, os, signal, time\n"
+        "import os, signal, time\n"
         "from agents.runtime_ray import import_ray, keeping_signal_handlers\n"
         "ray = import_ray()\n"
         "got = []\n"
