@@ -6,7 +6,10 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +19,8 @@ from envs import make_vector_env
 from tests.test_runtime_async import SCRIPTED, make_model
 
 ray = pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +185,6 @@ def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
     run's start in test_train_agent.py signalled it). Setting the environment variable while
     ``ray.init`` ran did not keep it out (the driver reads the constant Ray took from the environment
     at import). Deterministic: the SIGTERM is sent once ``ray.init`` has returned, still in the block."""
-    import subprocess
-    import sys
-
     script = tmp_path / "probe.py"
     script.write_text(
         "import os, signal, time\n"
@@ -196,8 +198,7 @@ def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
         "    time.sleep(0.2)\n"
         "ray.shutdown()\n"
         "print('handled', got)\n")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": root},
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "handled [15]" in done.stdout, (done.returncode, done.stderr[-2000:])
     assert "SIGTERM received" not in done.stderr, done.stderr[-2000:]
