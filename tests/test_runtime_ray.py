@@ -3,6 +3,7 @@ store, an actor killed mid-run is restarted and the run goes on."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -198,7 +199,13 @@ def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
         "    time.sleep(0.2)\n"
         "ray.shutdown()\n"
         "print('handled', got)\n")
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "handled [15]" in done.stdout, (done.returncode, done.stderr[-2000:])
-    assert "SIGTERM received" not in done.stderr, done.stderr[-2000:]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:  # a probe that hangs or dies early must not leave Ray's processes of its session behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0 and "handled [15]" in out, (proc.returncode, err[-2000:])
+    assert "SIGTERM received" not in err, err[-2000:]
