@@ -554,7 +554,9 @@ def _read_sections(path: Path, chain: tuple[Path, ...] = ()) -> dict:
             raise ConfigError(f"config file {str(path)!r} is larger than {MAX_CONFIG_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}") from None
+        known = (f"; presets: {', '.join(presets())}"
+                 if isinstance(error, FileNotFoundError) and path.parent == PRESET_DIR else "")
+        raise ConfigError(f"cannot read config file {str(path)!r}: {error.strerror}{known}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not a UTF-8 text file") from None
     data = safe_yaml(text, f"config file {str(path)!r}") or {}

@@ -110,6 +110,12 @@ def make_env(env_id: str, *, mission: str = "auto", actions: str = "auto", rende
         env = gym.make(name, **kwargs)
     except TypeError as error:
         raise ValueError(f"bad argument for env {env_id!r}: {error}") from None
+    except ValueError as error:
+        if not kwargs:
+            raise
+        # a value the env could not use (delay='abc': "invalid literal for int()") names no option
+        options = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        raise ValueError(f"bad argument for env {env_id!r} ({options}): {error}") from None
     if is_minigrid(name):
         env = MiniGridObservation(env, mission=mission, actions=actions)
     return DictObservation(env)

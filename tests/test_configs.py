@@ -150,7 +150,7 @@ def test_a_config_states_only_what_differs_from_its_base(tmp_path):
     ("text", "message"),
     [
         ("base: [default]\n", r"base in config file '.*' must be a preset name or a file path, got list"),
-        ("base: no_such_preset\n", r"cannot read config file '.*no_such_preset.yaml'"),
+        ("base: no_such_preset\n", r"cannot read config file '.*no_such_preset.yaml': .*; presets: default, "),
         ("base: loop.yaml\n", r"names 'loop.yaml' as its base, which leads back to itself"),
     ],
 )

@@ -41,6 +41,8 @@ def test_an_env_module_that_raises_on_import_is_one_line(tmp_path, monkeypatch):
 def test_bad_env_argument_is_one_line():
     with pytest.raises(ValueError, match="bad argument for env 'PassiveVisualMatch-v0'"):
         make_env("PassiveVisualMatch-v0", colour="red")
+    with pytest.raises(ValueError, match=r"^bad argument for env 'PassiveVisualMatch-v0' \(delay='abc'\): "):
+        make_env("PassiveVisualMatch-v0", delay="abc")
 
 
 def test_any_gymnasium_id_works():
