@@ -185,6 +185,8 @@ class RunLock:
     def acquire(self) -> RunLock:
         if fcntl is None or self._fd is not None:
             return self
+        if self.logdir.exists() and not self.logdir.is_dir():
+            raise RunDirError(f"run directory {str(self.logdir)!r} is a file, not a directory")
         try:
             self.logdir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)

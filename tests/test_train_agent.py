@@ -469,8 +469,10 @@ def test_the_run_lock_is_exclusive_and_dropped_on_exceptions(tmp_path):
     assert lock.held
     lock.release()
     (tmp_path / "file").write_text("")
-    with pytest.raises(RunDirError, match="cannot lock run directory"):
+    with pytest.raises(RunDirError, match="^run directory '.*file' is a file, not a directory$"):
         RunLock(tmp_path / "file").acquire()
+    with pytest.raises(RunDirError, match="^cannot lock run directory '.*run': Not a directory$"):
+        RunLock(tmp_path / "file" / "run").acquire()
 
 
 def _wait_for(predicate, what: str, timeout: float = 120):
