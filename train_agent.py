@@ -677,7 +677,8 @@ def evaluate(args, overrides: dict) -> int:
     if verdicts:  # the task says whether each episode succeeded (envs.Episode)
         result["success_rate"] = float(np.mean(verdicts))
     success = f", success rate {result['success_rate']:.3f}" if verdicts else ""
-    print(f"mean return over {len(returns)} episodes: {result['mean_return']:.3f}{success}")
+    episodes = f"{len(returns)} episode{'s' * (len(returns) != 1)}"
+    print(f"mean return over {episodes}: {result['mean_return']:.3f}{success}")
     try:
         replace_atomically(logdir / "eval.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     except OSError as error:  # the result is printed above; say why it could not be kept
