@@ -557,7 +557,7 @@ def test_a_logdir_that_is_a_file_is_one_line(tmp_path):
     path.write_text("not a run\n")
     result = run(*FAST, "--total-frames", "100", "--logdir", str(path), check=False)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert "cannot lock run directory" in result.stderr and path.read_text() == "not a run\n"
+    assert "is a file, not a directory" in result.stderr and path.read_text() == "not a run\n"
 
 
 def test_broken_checkpoints_fall_back_to_a_milestone_or_stop_with_one_line(tmp_path):
