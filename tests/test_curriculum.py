@@ -9,6 +9,7 @@ import torch
 
 from agents.curriculum import DelayCurriculum
 from envs import env_delay
+from tests.processes import kill_group
 from tests.test_train_agent import run
 
 
@@ -269,9 +270,7 @@ def test_sigterm_to_a_ray_run_past_its_stages_saves_and_exits_143(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     text = log.read_text()
     assert "now delay 6" in text and proc.returncode == 143, text[-2000:]
     assert "stopped by signal 15" in text

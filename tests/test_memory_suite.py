@@ -18,6 +18,7 @@ import pytest
 from benchmarks import memory_suite, suite_report, suite_stats
 from benchmarks.memory_suite import cells_of, load_suite, train_command
 from benchmarks.suite_report import core_flags_note
+from tests.processes import kill_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -371,9 +372,7 @@ def test_a_signal_stops_a_suite_of_long_cells_at_once(tmp_path):
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     assert all((c / "checkpoints" / "latest.pt").exists() for c in cells)
 
 
@@ -405,9 +404,7 @@ def test_tiny_grid_end_to_end_with_an_interrupted_cell(tmp_path):
         with pytest.raises(ProcessLookupError):  # the trainer exited with the suite: no orphan
             os.killpg(proc.pid, 0)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        kill_group(proc)
     assert (first / "checkpoints" / "latest.pt").exists() and not (tmp_path / "results" / "tiny").exists()
     assert not (tmp_path / "work" / "tiny" / "Recall" / "mlp" / "seed1").exists()
 

@@ -3,7 +3,6 @@ store, an actor killed mid-run is restarted and the run goes on."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import signal
@@ -17,6 +16,7 @@ import torch
 
 from agents.runtime_ray import RayRuntime
 from envs import make_vector_env
+from tests.processes import kill_group
 from tests.test_runtime_async import SCRIPTED, make_model
 
 ray = pytest.importorskip("ray")
@@ -205,7 +205,6 @@ def test_ray_init_leaves_no_crash_handler_on_sigterm_in_the_driver(tmp_path):
     try:
         out, err = proc.communicate(timeout=120)
     finally:  # a probe that hangs or dies early must not leave Ray's processes of its session behind
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
     assert proc.returncode == 0 and "handled [15]" in out, (proc.returncode, err[-2000:])
     assert "SIGTERM received" not in err, err[-2000:]

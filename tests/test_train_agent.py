@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.processes import group_alive, kill_group
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--env", "PassiveVisualMatch-Easy-v0", "--core", "ur_lstm", "--num-envs", "4",
         "--unroll-length", "10", "--hidden-size", "16", "--torso-size", "16", "--threads", "1"]
@@ -276,10 +278,9 @@ def test_a_sigterm_while_ray_starts_saves_a_checkpoint_and_leaves_no_ray_process
         time.sleep(2.0)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
-        _wait_for(lambda: not _group_alive(proc.pid), "Ray's processes to end with the run", 60)
+        _wait_for(lambda: not group_alive(proc.pid), "Ray's processes to end with the run", 60)
     finally:
-        if _group_alive(proc.pid):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
     assert proc.returncode == 143 and "stopped by signal 15" in out, (proc.returncode, err[-2000:])
     assert "Traceback" not in err and "SIGTERM received" not in err
     assert "model" in torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)
@@ -387,10 +388,9 @@ def test_a_killed_ray_learner_resumes_from_its_last_checkpoint(tmp_path):
             time.sleep(0.5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        _wait_for(lambda: not _group_alive(proc.pid), "Ray's processes to end with the learner", 60)
+        _wait_for(lambda: not group_alive(proc.pid), "Ray's processes to end with the learner", 60)
     finally:
-        if _group_alive(proc.pid):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
     saved = torch.load(latest, weights_only=True)["frames"]
     assert saved >= 2000
     result = run(*FAST, "--runtime", "ray", "--total-frames", str(saved + 2000), "--logdir", str(logdir))
@@ -544,12 +544,9 @@ def test_a_sigkilled_async_learner_leaves_its_directory_free(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         RunLock(logdir).acquire().release()
-        _wait_for(lambda: not _group_alive(proc.pid), "the actors to notice the learner died and exit", 30)
+        _wait_for(lambda: not group_alive(proc.pid), "the actors to notice the learner died and exit", 30)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the actors and the resource tracker, if still there
-        except ProcessLookupError:
-            pass
+        kill_group(proc)  # the actors and the resource tracker, if still there
 
 
 def test_a_logdir_that_is_a_file_is_one_line(tmp_path):
@@ -613,14 +610,6 @@ def test_eval_says_when_it_cannot_keep_its_result_or_render(tmp_path):
     assert f"cannot write {logdir / 'eval.json'}" in result.stderr and result.stderr.count("\n") == 1
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("runtime", ["sync", "async"])
 def test_a_run_whose_env_hangs_still_stops_saves_and_leaves_no_process(tmp_path, runtime):
     """An env that never returns from ``step``. sync: the first Ctrl-C waits for the step, the second
@@ -653,10 +642,9 @@ def test_a_run_whose_env_hangs_still_stops_saves_and_leaves_no_process(tmp_path,
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == expected, err
         assert "stopped by signal" in out and "Traceback" not in err, err
-        _wait_for(lambda: not _group_alive(proc.pid), "every process of the run to end", 30)
+        _wait_for(lambda: not group_alive(proc.pid), "every process of the run to end", 30)
     finally:
-        if _group_alive(proc.pid):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
     frames = torch.load(logdir / "checkpoints" / "latest.pt", weights_only=True)["frames"]
     assert frames > 0
 
